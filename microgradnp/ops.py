@@ -1,0 +1,636 @@
+"""Every built-in op: its NumPy forward and its vector-Jacobian product (VJP), side by side.
+
+Each op is made with the public mechanism users get (`primitive` + `defvjp`, see
+`primitive.py`). A VJP `vjp(g, ans, *args, **settings)` maps the output's gradient `g` to an
+input's gradient. VJPs use operators and the functions of this module, not NumPy: during an
+ordinary backward they are called with plain arrays, and these functions then return plain
+arrays (NumPy speed); when a gradient is itself differentiated (`mg.grad(mg.grad(f))`) they
+are called with Tensors and record a graph. Broadcasting is never undone here: the engine
+sums a gradient back to its input's shape in one place (`engine.unbroadcast`).
+
+Several names shadow Python builtins (`sum`, `max`, `min`, `abs`, `pow`), as in NumPy;
+this module reaches the builtins through `builtins`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .primitive import is_tensor, primitive
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+Axis = int | tuple[int, ...] | None
+
+
+# ---------------------------------------------------------------- elementwise arithmetic
+
+
+@primitive
+def add(a: Any, b: Any) -> np.ndarray:
+    """a + b, broadcasting."""
+    return np.add(a, b)
+
+
+add.defvjp(lambda g, ans, a, b: g, lambda g, ans, a, b: g)
+
+
+@primitive
+def sub(a: Any, b: Any) -> np.ndarray:
+    """a - b, broadcasting."""
+    return np.subtract(a, b)
+
+
+sub.defvjp(lambda g, ans, a, b: g, lambda g, ans, a, b: -g)
+
+
+@primitive
+def mul(a: Any, b: Any) -> np.ndarray:
+    """a * b elementwise, broadcasting."""
+    return np.multiply(a, b)
+
+
+mul.defvjp(lambda g, ans, a, b: g * b, lambda g, ans, a, b: g * a)
+
+
+@primitive
+def div(a: Any, b: Any) -> np.ndarray:
+    """a / b (true division), broadcasting."""
+    return np.true_divide(a, b)
+
+
+div.defvjp(lambda g, ans, a, b: g / b, lambda g, ans, a, b: -g * ans / b)
+
+
+@primitive
+def neg(x: Any) -> np.ndarray:
+    """-x."""
+    return np.negative(x)
+
+
+neg.defvjp(lambda g, ans, x: -g)
+
+
+@primitive
+def pow(x: Any, p: Any) -> np.ndarray:
+    """x ** p, broadcasting; differentiable in both."""
+    return np.power(x, p)
+
+
+def _pow_vjp_x(g: Any, ans: Any, x: Any, p: Any) -> Any:
+    if isinstance(p, int | float) and p == 0:
+        return g * 0.0  # not 0 * x**-1, which is NaN at x = 0
+    p = _array(p)
+    return g * p * x ** (p - 1)
+
+
+def _pow_vjp_p(g: Any, ans: Any, x: Any, p: Any) -> Any:
+    # d/dp x**p = x**p log x. Taken as 0 where x == 0 (the limit for p > 0, and PyTorch's
+    # convention); NaN for x < 0, where x**p is not real-differentiable in p.
+    at_zero = x == 0
+    return g * where(at_zero, 0.0, ans * log(where(at_zero, 1.0, x)))
+
+
+pow.defvjp(_pow_vjp_x, _pow_vjp_p)
+
+
+@primitive
+def maximum(a: Any, b: Any) -> np.ndarray:
+    """Elementwise maximum; at ties the gradient is split evenly between a and b."""
+    return np.maximum(a, b)
+
+
+maximum.defvjp(
+    lambda g, ans, a, b: g * ((a > b) + 0.5 * (a == b)),
+    lambda g, ans, a, b: g * ((b > a) + 0.5 * (a == b)),
+)
+
+
+@primitive
+def minimum(a: Any, b: Any) -> np.ndarray:
+    """Elementwise minimum; at ties the gradient is split evenly between a and b."""
+    return np.minimum(a, b)
+
+
+minimum.defvjp(
+    lambda g, ans, a, b: g * ((a < b) + 0.5 * (a == b)),
+    lambda g, ans, a, b: g * ((b < a) + 0.5 * (a == b)),
+)
+
+
+@primitive
+def where(condition: Any, a: Any, b: Any) -> np.ndarray:
+    """a where condition is true, else b (broadcasting). Not differentiable in condition."""
+    return np.where(condition, a, b)
+
+
+where.defvjp(
+    None,
+    lambda g, ans, c, a, b: where(c, g, 0.0),
+    lambda g, ans, c, a, b: where(c, 0.0, g),
+)
+
+
+@primitive
+def clip(x: Any, min: Any = None, max: Any = None) -> np.ndarray:
+    """x limited to [min, max] (either may be None). The gradient passes where
+    min <= x <= max; a tensor bound gets the gradient where it is the result."""
+    if min is None and max is None:
+        return np.array(x, copy=True)
+    return np.clip(x, min, max)
+
+
+def _clip_vjp_x(g: Any, ans: Any, x: Any, min: Any = None, max: Any = None) -> Any:
+    if min is not None:
+        g = g * (x >= min)
+    if max is not None:
+        g = g * (x <= max)
+    return g
+
+
+clip.defvjp(
+    _clip_vjp_x,
+    lambda g, ans, x, min=None, max=None: g * (x < min),
+    lambda g, ans, x, min=None, max=None: g * (x > max),
+)
+
+
+# ---------------------------------------------------------------- not differentiable
+# Piecewise constant: their output records no history (the derivative is zero).
+
+
+@primitive(differentiable=False)
+def sign(x: Any) -> np.ndarray:
+    """-1, 0 or 1 elementwise (no gradient flows through it)."""
+    return np.sign(x)
+
+
+@primitive(differentiable=False)
+def equal(a: Any, b: Any) -> np.ndarray:
+    """a == b elementwise, as booleans."""
+    return np.equal(a, b)
+
+
+@primitive(differentiable=False)
+def not_equal(a: Any, b: Any) -> np.ndarray:
+    """a != b elementwise, as booleans."""
+    return np.not_equal(a, b)
+
+
+@primitive(differentiable=False)
+def less(a: Any, b: Any) -> np.ndarray:
+    """a < b elementwise, as booleans."""
+    return np.less(a, b)
+
+
+@primitive(differentiable=False)
+def less_equal(a: Any, b: Any) -> np.ndarray:
+    """a <= b elementwise, as booleans."""
+    return np.less_equal(a, b)
+
+
+@primitive(differentiable=False)
+def greater(a: Any, b: Any) -> np.ndarray:
+    """a > b elementwise, as booleans."""
+    return np.greater(a, b)
+
+
+@primitive(differentiable=False)
+def greater_equal(a: Any, b: Any) -> np.ndarray:
+    """a >= b elementwise, as booleans."""
+    return np.greater_equal(a, b)
+
+
+# ---------------------------------------------------------------- elementwise functions
+
+
+@primitive
+def exp(x: Any) -> np.ndarray:
+    """e ** x."""
+    return np.exp(x)
+
+
+exp.defvjp(lambda g, ans, x: g * ans)
+
+
+@primitive
+def log(x: Any) -> np.ndarray:
+    """Natural logarithm."""
+    return np.log(x)
+
+
+log.defvjp(lambda g, ans, x: g / x)
+
+
+@primitive
+def sqrt(x: Any) -> np.ndarray:
+    """Square root; its gradient at 0 is inf, as the derivative is."""
+    return np.sqrt(x)
+
+
+sqrt.defvjp(lambda g, ans, x: g / (2 * ans))
+
+
+@primitive
+def abs(x: Any) -> np.ndarray:
+    """|x|; its gradient at 0 is 0."""
+    return np.abs(x)
+
+
+abs.defvjp(lambda g, ans, x: g * sign(x))
+
+
+@primitive
+def tanh(x: Any) -> np.ndarray:
+    """Hyperbolic tangent."""
+    return np.tanh(x)
+
+
+tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
+
+
+# exp(-x) overflows to inf below x = -log(max float), which gives sigmoid's right limit (0)
+# but also a RuntimeWarning; capping -x there changes nothing representable and stays quiet.
+_EXP_CAP = {
+    np.dtype(t): float(np.floor(np.log(np.finfo(t).max)))
+    for t in (np.float16, np.float32, np.float64)
+}
+
+
+@primitive
+def sigmoid(x: Any) -> np.ndarray:
+    """The logistic function 1 / (1 + e**-x); accurate and warning-free for every x."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    t = np.empty_like(x)  # (not np.negative(x): for 0-d input that is a scalar, not an array)
+    np.negative(x, out=t)
+    np.minimum(t, _EXP_CAP.get(x.dtype, 709.0), out=t)
+    np.exp(t, out=t)
+    t += 1
+    return np.reciprocal(t, out=t)
+
+
+sigmoid.defvjp(lambda g, ans, x: g * ans * (1 - ans))
+
+
+@primitive
+def relu(x: Any) -> np.ndarray:
+    """max(x, 0); its gradient at 0 is 0."""
+    return np.maximum(x, 0)
+
+
+relu.defvjp(lambda g, ans, x: g * (x > 0))
+
+
+@primitive
+def astype(x: Any, dtype: Any) -> np.ndarray:
+    """x converted to `dtype`; the gradient is converted back."""
+    return np.asarray(x).astype(dtype)
+
+
+astype.defvjp(lambda g, ans, x, dtype: astype(g, x.dtype), None)
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def _axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """`axis` (None, an int or a tuple, negative allowed) as a tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    return tuple(int(a) % ndim if ndim else int(a) for a in axes)
+
+
+def _kept_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
+    """The shape a reduction over `axis` with keepdims=True gives."""
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _unreduce(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
+    """The gradient (or value) of a reduction over `axis`, broadcast back to the input's shape."""
+    if not keepdims and axis is not None:
+        g = reshape(g, _kept_shape(shape, axis))
+    return broadcast_to(g, shape)
+
+
+@primitive
+def sum(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
+    """Sum over `axis` (None: all axes)."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+sum.defvjp(lambda g, ans, x, axis=None, *, keepdims=False: _unreduce(g, x.shape, axis, keepdims))
+
+
+@primitive
+def mean(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
+    """Mean over `axis` (None: all axes)."""
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _mean_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, *, keepdims: bool = False) -> Any:
+    count = x.size // ans.size if ans.size else 1
+    return _unreduce(g / count, x.shape, axis, keepdims)
+
+
+mean.defvjp(_mean_vjp)
+
+
+def _extreme_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, *, keepdims: bool = False) -> Any:
+    # The gradient goes to the elements equal to the extreme, split evenly between ties.
+    hit = x == _unreduce(ans, x.shape, axis, keepdims)
+    count = sum(hit, axis=axis, keepdims=True)
+    return _unreduce(g, x.shape, axis, keepdims) * hit / count
+
+
+@primitive
+def max(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
+    """Maximum over `axis`; ties share the gradient evenly."""
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+max.defvjp(_extreme_vjp)
+
+
+@primitive
+def min(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
+    """Minimum over `axis`; ties share the gradient evenly."""
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+min.defvjp(_extreme_vjp)
+
+
+def _finite_max(x: np.ndarray, axis: Axis) -> np.ndarray:
+    """max(x, axis, keepdims=True), ±inf replaced by 0: the shift that keeps exp(x - m) exact."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.where(np.isfinite(m), m, 0.0)
+
+
+@primitive
+def logsumexp(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
+    """log(sum(exp(x), axis)), computed stably (no overflow at x = 1000)."""
+    x = np.asarray(x)
+    m = _finite_max(x, axis)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+logsumexp.defvjp(
+    lambda g, ans, x, axis=None, *, keepdims=False: (
+        _unreduce(g, x.shape, axis, keepdims) * exp(x - _unreduce(ans, x.shape, axis, keepdims))
+    )
+)
+
+
+@primitive
+def softmax(x: Any, axis: int = -1) -> np.ndarray:
+    """exp(x) / sum(exp(x), axis), computed stably."""
+    x = np.asarray(x)
+    e = np.exp(x - _finite_max(x, axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+softmax.defvjp(lambda g, ans, x, axis=-1: ans * (g - sum(g * ans, axis=axis, keepdims=True)))
+
+
+@primitive
+def log_softmax(x: Any, axis: int = -1) -> np.ndarray:
+    """x - logsumexp(x, axis), computed stably."""
+    shifted = np.asarray(x) - _finite_max(np.asarray(x), axis)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+log_softmax.defvjp(lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------- shapes
+
+
+@primitive
+def reshape(x: Any, shape: int | Sequence[int]) -> np.ndarray:
+    """x with a new shape of the same size (one entry may be -1)."""
+    return np.reshape(x, shape)
+
+
+reshape.defvjp(lambda g, ans, x, shape: reshape(g, x.shape), None)
+
+
+@primitive
+def transpose(x: Any, axes: Sequence[int] | None = None) -> np.ndarray:
+    """x with its axes permuted (None: reversed)."""
+    return np.transpose(x, axes)
+
+
+def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Sequence[int] | None = None) -> Any:
+    if axes is None:
+        return transpose(g)
+    return transpose(g, tuple(np.argsort([a % x.ndim for a in axes]).tolist()))
+
+
+transpose.defvjp(_transpose_vjp, None)
+
+
+@primitive
+def broadcast_to(x: Any, shape: Sequence[int]) -> np.ndarray:
+    """x broadcast to `shape` (a read-only view)."""
+    return np.broadcast_to(x, shape)
+
+
+@primitive
+def sum_to(x: Any, shape: Sequence[int]) -> np.ndarray:
+    """x summed over the axes along which something of `shape` was broadcast to x's shape.
+
+    The inverse of broadcast_to for gradients: the engine undoes broadcasting with it.
+    """
+    x = np.asarray(x)
+    shape = tuple(shape)
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+
+
+sum_to.defvjp(lambda g, ans, x, shape: broadcast_to(g, x.shape), None)
+broadcast_to.defvjp(lambda g, ans, x, shape: sum_to(g, np.shape(x)), None)
+
+
+def _check_joinable(name: str, arrays: tuple[Any, ...], axis: int, same_axis: bool) -> None:
+    if not arrays:
+        raise ValueError(f"{name}: needs at least one tensor")
+    shapes = [np.shape(a) for a in arrays]
+    first = shapes[0]
+    ndim = len(first) + (1 if same_axis else 0)  # stack adds an axis
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{name}: axis {axis} is out of range for {len(first)}-d tensors of shape {first} "
+            f"(use -{ndim} <= axis < {ndim})"
+        )
+    for shape in shapes[1:]:
+        if same_axis and shape != first:
+            raise ValueError(
+                f"{name}: all tensors must have the same shape, got {first} and {shape}"
+            )
+        if not same_axis:
+            ndim = len(first)
+            if ndim == 0:
+                raise ValueError(f"{name}: cannot concatenate 0-d tensors; use mg.stack")
+            ax = axis % ndim
+            if len(shape) != ndim or any(
+                n != m for i, (n, m) in enumerate(zip(first, shape, strict=True)) if i != ax
+            ):
+                raise ValueError(
+                    f"{name}: shapes {first} and {shape} differ on an axis other than "
+                    f"axis={axis}; all axes but the one joined along must match"
+                )
+
+
+@primitive
+def _concatenate(*arrays: Any, axis: int = 0) -> np.ndarray:
+    _check_joinable("concatenate", arrays, axis, same_axis=False)
+    return np.concatenate(arrays, axis=axis)
+
+
+@_concatenate.defvjp
+def _concatenate_vjp(g: Any, ans: Any, *arrays: Any, axis: int = 0) -> tuple[Any, ...]:
+    ax = axis % ans.ndim
+    grads, start = [], 0
+    for a in arrays:
+        stop = start + np.shape(a)[ax]
+        grads.append(g[(slice(None),) * ax + (slice(start, stop),)])
+        start = stop
+    return tuple(grads)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    return _concatenate(*tensors, axis=axis)
+
+
+@primitive
+def _stack(*arrays: Any, axis: int = 0) -> np.ndarray:
+    _check_joinable("stack", arrays, axis, same_axis=True)
+    return np.stack(arrays, axis=axis)
+
+
+@_stack.defvjp
+def _stack_vjp(g: Any, ans: Any, *arrays: Any, axis: int = 0) -> tuple[Any, ...]:
+    ax = axis % ans.ndim
+    return tuple(g[(slice(None),) * ax + (i,)] for i in range(len(arrays)))
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors of equal shape along a new axis."""
+    return _stack(*tensors, axis=axis)
+
+
+# ---------------------------------------------------------------- indexing
+
+
+def _is_basic_index(index: Any) -> bool:
+    """Whether x[index] can select no element twice (no integer arrays or lists)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return builtins.all(
+        isinstance(p, int | np.integer | slice | type(None) | type(Ellipsis))
+        or (isinstance(p, np.ndarray) and p.dtype == bool and len(parts) == 1)
+        for p in parts
+    )
+
+
+@primitive
+def getitem(x: Any, index: Any) -> np.ndarray:
+    """x[index]: ints, slices, None, Ellipsis, integer arrays and boolean masks."""
+    return np.asarray(x)[index]
+
+
+@primitive
+def scatter_add(values: Any, index: Any, *, shape: tuple[int, ...]) -> np.ndarray:
+    """Zeros of `shape` with `values` added at `index`; repeated indices accumulate.
+
+    The VJP of getitem (and getitem is its VJP).
+    """
+    values = np.asarray(values)
+    out = np.zeros(shape, dtype=values.dtype)
+    if _is_basic_index(index):
+        out[index] = values
+    else:
+        np.add.at(out, index, values)
+    return out
+
+
+getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index, shape=np.shape(x)), None)
+scatter_add.defvjp(lambda g, ans, values, index, *, shape: getitem(g, index), None)
+
+
+# ---------------------------------------------------------------- matrix product
+
+
+def _check_matmul(a: Any, b: Any) -> None:
+    sa, sb = np.shape(a), np.shape(b)
+    if not sa or not sb:
+        raise ValueError(
+            f"matmul: {sa} @ {sb}: matmul needs operands with at least one axis; use * to "
+            "multiply by a scalar"
+        )
+    ka = sa[-1]
+    kb = sb[-2] if len(sb) >= 2 else sb[0]
+    if ka != kb:
+        raise ValueError(
+            f"matmul: {sa} @ {sb}: inner dimensions {ka} and {kb} differ (the last axis of "
+            "the left operand must match the first axis of the right one for a matrix, its "
+            "second-to-last for a stack of matrices); transpose an operand (.T) or swap them"
+        )
+
+
+@primitive
+def matmul(a: Any, b: Any) -> np.ndarray:
+    """Matrix product a @ b, with NumPy's rules for 1-d operands and stacks of matrices."""
+    _check_matmul(a, b)
+    return np.matmul(a, b)
+
+
+def _array(x: Any) -> Any:
+    """x as something with .shape and .ndim (an operand given as a list becomes an array)."""
+    return x if hasattr(x, "ndim") or isinstance(x, int | float) else np.asarray(x)
+
+
+def _mT(x: Any) -> Any:
+    """x with its last two axes swapped."""
+    return x.T if x.ndim == 2 else transpose(x, (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2))
+
+
+def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    b = _array(b)
+    if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n), or (k,) @ (k,) -> ()
+        return reshape(g, (*np.shape(g), 1)) * b if a.ndim > 1 else g * b
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
+        return reshape(matmul(b, reshape(g, (*np.shape(g), 1))), b.shape[:-1])
+    return matmul(g, _mT(b))
+
+
+def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    a = _array(a)
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m), or (k,) @ (k,) -> ()
+        return reshape(a, (-1, 1)) * reshape(g, (*np.shape(g)[:-1], 1, -1)) if b.ndim > 1 else g * a
+    if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+        return matmul(reshape(g, (-1,)), reshape(a, (-1, a.shape[-1])))
+    return matmul(_mT(a), g)
+
+
+matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
+
+
+def _as_index(index: Any) -> Any:
+    """An index with its Tensors replaced by their arrays (indices are never differentiated)."""
+    if isinstance(index, tuple):
+        return tuple(p.data if is_tensor(p) else p for p in index)
+    return index.data if is_tensor(index) else index

@@ -1,0 +1,295 @@
+"""How an operation is defined and recorded: `primitive`, `defvjp`, `Node`, and grad modes.
+
+A primitive is a function of NumPy arrays plus its vector-Jacobian products (VJPs). Called
+with Tensors, it runs the function on their arrays and returns a Tensor; when an input
+requires grad (and grad mode is on) it also records a `Node` on the output: which op, which
+arguments. The backward engine (`engine.py`) walks those nodes. Every built-in op in
+`ops.py` is made this way, and so can users' own ops:
+
+    @mg.primitive
+    def cube(x):
+        return x**3
+
+    @cube.defvjp
+    def cube_vjp(g, ans, x):
+        return 3 * x**2 * g
+
+This module knows nothing about the Tensor class except what `tensor.py` registers here at
+import time (tensor.py imports ops.py, which imports this module, so it cannot be the other
+way round).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+F = TypeVar("F", bound=Callable[..., Any])
+VJP = Callable[..., Any]
+
+
+class Mode:
+    """What op calls do in the current thread or context. Never mutated: see `switch_mode`."""
+
+    __slots__ = ("grad_enabled", "raw_arrays")
+
+    def __init__(self, grad_enabled: bool = True, raw_arrays: bool = False) -> None:
+        self.grad_enabled = grad_enabled  # record graphs (off under no_grad)
+        # True while a first-order backward runs VJPs: ops called on plain arrays then return
+        # plain arrays, so a VJP written with microgradnp functions costs only NumPy.
+        self.raw_arrays = raw_arrays
+
+    def replace(self, **changes: Any) -> Mode:
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return Mode(**fields)
+
+
+# A ContextVar, not a global: each thread (and each asyncio task) has its own mode.
+_MODE: ContextVar[Mode] = ContextVar("microgradnp_mode", default=Mode())  # noqa: B039 (never mutated)
+
+
+def current_mode() -> Mode:
+    return _MODE.get()
+
+
+def switch_mode(**changes: Any) -> Token[Mode]:
+    """Change the current mode; undo with `restore_mode(token)`."""
+    return _MODE.set(_MODE.get().replace(**changes))
+
+
+def restore_mode(token: Token[Mode]) -> None:
+    _MODE.reset(token)
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops on tensors that require grad record a graph (see `no_grad`)."""
+    return _MODE.get().grad_enabled
+
+
+class _ModeSwitch:
+    """A context manager and decorator that changes the mode while it is active."""
+
+    _changes: ClassVar[dict[str, Any]] = {}
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        if func is not None:  # used as a bare decorator: @mg.no_grad
+            return cls()(func)
+        return super().__new__(cls)
+
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
+        self._tokens: list[Token[Mode]] = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(switch_mode(**self._changes))
+
+    def __exit__(self, *exc_info: object) -> None:
+        restore_mode(self._tokens.pop())
+
+    def __call__(self, func: F) -> F:
+        switch = type(self)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with switch():
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_ModeSwitch):
+    """Context manager (and decorator): ops inside record no graph, as in PyTorch.
+
+    Per thread and per context. Use it for parameter updates and for evaluation.
+    """
+
+    _changes: ClassVar[dict[str, Any]] = {"grad_enabled": False}
+
+
+class enable_grad(_ModeSwitch):
+    """Context manager (and decorator): turn recording back on inside a `no_grad` block."""
+
+    _changes: ClassVar[dict[str, Any]] = {"grad_enabled": True}
+
+
+class Node:
+    """The record an op leaves on its output tensor: what `backward` needs to call the VJP.
+
+    `args` are the op's positional arguments as given (Tensors included: they are the
+    graph's edges); `parents` are the positions of the Tensor arguments that require grad.
+    `backward` sets `args` to None once used, unless asked to retain the graph.
+    """
+
+    __slots__ = ("op", "args", "kwargs", "parents")
+
+    def __init__(
+        self, op: Primitive, args: tuple[Any, ...], kwargs: dict[str, Any], parents: tuple[int, ...]
+    ) -> None:
+        self.op = op
+        self.args: tuple[Any, ...] | None = args
+        self.kwargs = kwargs
+        self.parents = parents
+
+
+# tensor.py registers the Tensor class here (see the module docstring).
+_Tensor: type[Tensor]
+
+
+def register_tensor_type(cls: type[Tensor]) -> None:
+    global _Tensor
+    _Tensor = cls
+
+
+def is_tensor(value: object) -> bool:
+    return isinstance(value, _Tensor)
+
+
+class Primitive:
+    """A function of arrays that Tensors can flow through: NumPy forward + VJPs.
+
+    Make one with `primitive`; give it gradients with `defvjp`. Call it with Tensors, arrays
+    or Python numbers (Tensors positional; settings such as `axis` by keyword or after the
+    arrays). It returns a Tensor, recording the call when an input requires grad.
+    """
+
+    def __init__(self, fun: Callable[..., Any], *, differentiable: bool = True) -> None:
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.name: str = fun.__name__.lstrip("_")
+        self.differentiable = differentiable
+        self.vjp: VJP | None = None  # one function giving every argument's gradient
+        self.vjps: tuple[VJP | None, ...] | None = None  # or one per positional argument
+
+    def defvjp(self, *vjps: VJP | None) -> VJP | None:
+        """Define the op's vector-Jacobian products; returns the first (so it can decorate).
+
+        - One function, `vjp(g, ans, *args, **kwargs)`: returns a tuple with one gradient
+          per positional argument (None where there is none), or a single gradient for an
+          op whose only differentiable argument is the first.
+        - Several, one per positional argument (None for an argument that is not
+          differentiable, such as an index): each returns that argument's gradient. Only
+          the ones whose argument requires grad are called.
+
+        `g` is the gradient of the output (shape of `ans`), `ans` the forward result, `args`
+        the forward arguments. Return a gradient of the argument's shape or of the shape
+        it was broadcast to (the engine sums broadcast axes away). Write the VJP with
+        operators and microgradnp functions (`mg.exp`, `mg.sum`...) and it can be
+        differentiated again (`mg.grad(mg.grad(f))`); NumPy functions work for first
+        derivatives.
+        """
+        if not vjps or not all(v is None or callable(v) for v in vjps):
+            raise TypeError(f"{self.name}.defvjp: pass one or more functions (or None)")
+        if len(vjps) == 1:
+            self.vjp, self.vjps = vjps[0], None
+        else:
+            self.vjp, self.vjps = None, vjps
+        return vjps[0]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        tensor_type = _Tensor
+        vals: Any = args
+        parents: tuple[int, ...] = ()
+        has_tensor = False
+        for i, a in enumerate(args):
+            if isinstance(a, tensor_type):
+                if not has_tensor:
+                    vals, has_tensor = list(args), True
+                vals[i] = a.data
+                if a._requires_grad:
+                    parents += (i,)
+        if kwargs:
+            _check_settings(self, kwargs)
+        try:
+            ans = self.fun(*vals, **kwargs)
+        except (ValueError, TypeError, IndexError) as err:
+            raise _forward_error(self, vals, err) from err
+        mode = _MODE.get()
+        if not has_tensor and mode.raw_arrays:
+            return ans  # inside a first-order backward: plain arrays in, plain arrays out
+        out = tensor_type._wrap(ans if type(ans) is np.ndarray else np.asarray(ans))
+        if parents and mode.grad_enabled and self.differentiable:
+            out._requires_grad = True
+            out._node = Node(self, args, kwargs, parents)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<microgradnp primitive {self.name}>"
+
+
+@overload
+def primitive(fun: Callable[..., Any], *, differentiable: bool = True) -> Primitive: ...
+
+
+@overload
+def primitive(
+    fun: None = None, *, differentiable: bool = True
+) -> Callable[[Callable[..., Any]], Primitive]: ...
+
+
+def primitive(
+    fun: Callable[..., Any] | None = None, *, differentiable: bool = True
+) -> Primitive | Callable[[Callable[..., Any]], Primitive]:
+    """Make a function of NumPy arrays into an op on Tensors; give it gradients with `defvjp`.
+
+    `differentiable=False` makes an op whose output never records history (comparisons,
+    `sign`): its derivative is zero wherever it exists.
+    """
+    if fun is None:
+        return functools.partial(primitive, differentiable=differentiable)
+    return Primitive(fun, differentiable=differentiable)
+
+
+def _check_settings(op: Primitive, kwargs: dict[str, Any]) -> None:
+    for key, value in kwargs.items():
+        if isinstance(value, _Tensor):
+            raise TypeError(
+                f"{op.name}: got a Tensor for the setting {key}=; keyword arguments are "
+                "settings, not inputs. Pass tensors positionally"
+            )
+
+
+def describe(value: Any) -> str:
+    """A short description of an op argument for error messages: its shape, or its type."""
+    if isinstance(value, np.ndarray | np.generic):
+        return str(value.shape)
+    return type(value).__name__
+
+
+def _forward_error(op: Primitive, vals: Any, err: Exception) -> Exception:
+    """The error an op's forward raised, reworded to name the op and its operands' shapes."""
+    arrays = [v for v in vals if isinstance(v, np.ndarray | np.generic)]
+    shapes = [v.shape for v in arrays]
+    message = f"{op.name}: {err}"
+    if "broadcast" in str(err) and len(shapes) >= 2:
+        message = f"{op.name}: {_explain_broadcast(shapes)}"
+    elif vals:
+        operands = " and ".join(describe(v) for v in vals)
+        message = f"{op.name} on {operands}: {err}"
+    for kind in (type(err), ValueError, IndexError, TypeError):
+        if isinstance(err, kind):
+            try:
+                return kind(message)
+            except TypeError:  # an exception class that takes other arguments
+                continue
+    return err
+
+
+def _explain_broadcast(shapes: list[tuple[int, ...]]) -> str:
+    listed = " and ".join(str(s) for s in shapes)
+    ndim = max(len(s) for s in shapes)
+    for axis in range(-1, -ndim - 1, -1):
+        sizes = sorted({s[axis] for s in shapes if len(s) >= -axis} - {1})
+        if len(sizes) > 1:
+            return (
+                f"shapes {listed} cannot be broadcast together: axis {axis} has sizes "
+                f"{' and '.join(map(str, sizes))} (each must be equal or 1). Reshape an operand "
+                "so that its axes line up, e.g. x.reshape(-1, 1) for a column"
+            )
+    return f"shapes {listed} cannot be broadcast together"

@@ -1,0 +1,451 @@
+"""The Tensor: a NumPy array that remembers how it was computed.
+
+A Tensor holds `.data` (an ndarray) and, after `backward()`, `.grad` (an ndarray of the same
+shape and dtype). Its operators and methods are the functions of `ops.py`; a tensor computed
+from ones that require grad carries the record (`Node`) that `backward()` follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import engine, ops
+from .primitive import Node, current_mode, register_tensor_type
+
+Axis = int | tuple[int, ...] | None
+
+
+def _to_array(data: Any, dtype: Any) -> np.ndarray:
+    """A fresh array for Tensor(data); Python numbers and lists become float64."""
+    from_python = not isinstance(data, np.ndarray | np.generic | Tensor)
+    try:
+        arr = np.array(data, dtype=dtype)
+    except (ValueError, TypeError) as err:
+        if "inhomogeneous" in str(err) or "sequence" in str(err):
+            raise TypeError(
+                f"Tensor: cannot make a tensor from this ragged nested sequence ({err}); "
+                "every row must have the same length"
+            ) from None
+        raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {err}") from None
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        what = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
+        raise TypeError(
+            f"Tensor: data of dtype {arr.dtype} ({what.get(kind, 'not numbers')}) cannot be a "
+            f"tensor; got {type(data).__name__}. A tensor holds real numbers (floating-point, "
+            "integer or boolean)"
+        )
+    if from_python and dtype is None:
+        arr = arr.astype(np.float64, copy=False)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff.
+
+    Tensor(data, requires_grad=False, name=None, dtype=None): `data` is copied. Python
+    numbers and (nested) lists become float64; NumPy arrays keep their dtype. Only
+    floating-point tensors can require grad. `name` labels the tensor in graphs and errors.
+    """
+
+    __slots__ = ("data", "grad", "name", "_requires_grad", "_node", "_retain_grad", "__weakref__")
+    # NumPy defers to Tensor's reflected operators, so `ndarray + Tensor` is a Tensor.
+    __array_ufunc__ = None
+
+    data: np.ndarray
+    grad: np.ndarray | None
+    name: str | None
+    _node: Node | None
+
+    def __init__(
+        self, data: Any, *, requires_grad: bool = False, name: str | None = None, dtype: Any = None
+    ) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Tensor: name must be a string, got {type(name).__name__}")
+        self.data = _to_array(data, dtype)
+        self.grad = None
+        self.name = name
+        self._node = None
+        self._retain_grad = False
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray) -> Tensor:
+        """A Tensor around `data` as is: no copy, no checks (for ops' results)."""
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.name = None
+        t._requires_grad = False
+        t._node = None
+        t._retain_grad = False
+        return t
+
+    # ------------------------------------------------------------ attributes
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.data.dtype
+
+    @property
+    def T(self) -> Tensor:
+        """The transpose (axes reversed)."""
+        return ops.transpose(self)
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to this tensor. Settable on leaves (tensors you created)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self._node is not None:
+            raise RuntimeError(
+                f"requires_grad can only be changed on leaf tensors; this one was computed by "
+                f"{self._node.op.name}. Use .detach() for a leaf copy"
+            )
+        if value and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad=True needs floating-point data, but this tensor's dtype is "
+                f"{self.data.dtype}; convert it first, e.g. mg.tensor(x, dtype=np.float64)"
+            )
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set requires_grad in place and return self (PyTorch style)."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors created directly rather than computed by a recorded op."""
+        return self._node is None
+
+    @property
+    def op(self) -> str | None:
+        """The name of the op that computed this tensor, or None for a leaf."""
+        return None if self._node is None else self._node.op.name
+
+    # ------------------------------------------------------------ autodiff
+
+    def backward(self, grad: Any = None, *, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into `.grad` of every leaf requiring grad.
+
+        `grad` is needed when this tensor has more than one element (same shape). The graph
+        is freed afterwards unless `retain_graph=True`.
+        """
+        engine.backward(self, grad, retain_graph=retain_graph)
+
+    def detach(self) -> Tensor:
+        """A leaf tensor sharing this one's data, with no history and no grad."""
+        return Tensor._wrap(self.data)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (sets `.grad` to None, as PyTorch does)."""
+        self.grad = None
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` during backward (leaves always do)."""
+        if self._node is not None:
+            self._retain_grad = True
+
+    # ------------------------------------------------------------ conversions
+
+    def numpy(self) -> np.ndarray:
+        """The data (not a copy)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only a one-element tensor converts to a Python number; this one has "
+                f"shape {self.shape}"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return np.asarray(self.data, dtype=dtype)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; reduce it "
+                "first, e.g. bool((x > 0).data.all())"
+            )
+        return bool(self.data)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        prefix = "Tensor("
+        body = np.array2string(self.data, separator=", ", prefix=prefix)
+        extras = []
+        if self.dtype != np.float64:
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"op={self._node.op.name}")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        if self.name is not None:
+            extras.append(f"name={self.name!r}")
+        return prefix + body + "".join(", " + e for e in extras) + ")"
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.data.size == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
+    __hash__ = object.__hash__  # by identity (== is elementwise, as in NumPy and PyTorch)
+
+    # ------------------------------------------------------------ operators
+
+    def __add__(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.getitem(self, ops._as_index(index))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.equal(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.not_equal(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.less(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.less_equal(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.greater(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.greater_equal(self, other)
+
+    # In-place operators change .data where no gradient can be affected (under no_grad, or
+    # on tensors outside any graph): `with mg.no_grad(): w -= lr * w.grad`. Where the
+    # result needs a gradient they record the op out of place and rebind the name.
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(ops.add, np.add, other, "+=")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(ops.sub, np.subtract, other, "-=")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(ops.mul, np.multiply, other, "*=")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(ops.div, np.true_divide, other, "/=")
+
+    def _inplace(self, op: Any, ufunc: np.ufunc, other: Any, symbol: str) -> Tensor:
+        other_grad = isinstance(other, Tensor) and other._requires_grad
+        if current_mode().grad_enabled and (self._requires_grad or other_grad):
+            if self._node is None and self._requires_grad:
+                label = f" {self.name!r}" if self.name else ""
+                raise RuntimeError(
+                    f"in-place {symbol} on the leaf tensor{label}, which requires grad, would "
+                    "bypass autodiff; do parameter updates inside `with mg.no_grad():`, or "
+                    f"write `x = x {symbol[0]} y` to compute a new tensor"
+                )
+            return op(self, other)
+        value = other.data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self.data, value, out=self.data, casting="same_kind")
+        except (ValueError, TypeError) as err:
+            raise type(err)(
+                f"in-place {symbol} on a tensor of shape {self.shape} and dtype {self.dtype}: {err}"
+            ) from None
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if current_mode().grad_enabled and self._requires_grad:
+            raise RuntimeError(
+                "item assignment on a tensor that requires grad is not differentiable; build "
+                "a new tensor instead (mg.where, mg.concatenate), or assign under mg.no_grad()"
+            )
+        self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
+
+    # ------------------------------------------------------------ methods (= functions in ops)
+
+    def add(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        return ops.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def neg(self) -> Tensor:
+        return ops.neg(self)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return ops.pow(self, exponent)
+
+    def matmul(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def relu(self) -> Tensor:
+        return ops.relu(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return ops.abs(self)
+
+    def sum(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
+        return ops.sum(self, axis, keepdims=keepdims)
+
+    def mean(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
+        return ops.mean(self, axis, keepdims=keepdims)
+
+    def max(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
+        return ops.max(self, axis, keepdims=keepdims)
+
+    def min(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
+        return ops.min(self, axis, keepdims=keepdims)
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """self where condition is true, else other (PyTorch's Tensor.where)."""
+        return ops.where(condition, self, other)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:
+        return ops.clip(self, min, max)
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """x.reshape(2, 3) or x.reshape((2, 3))."""
+        return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        """x.transpose() reverses the axes; x.transpose(1, 0) or x.transpose((1, 0)) permutes."""
+        if not axes:
+            return ops.transpose(self)
+        return ops.transpose(self, axes[0] if len(axes) == 1 else axes)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        return ops.broadcast_to(self, shape)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return ops.astype(self, dtype)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return ops.log_softmax(self, axis)
+
+    def logsumexp(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
+        return ops.logsumexp(self, axis, keepdims=keepdims)
+
+
+register_tensor_type(Tensor)
+
+
+def tensor(
+    data: Any, *, requires_grad: bool = False, name: str | None = None, dtype: Any = None
+) -> Tensor:
+    """Make a Tensor (same as `Tensor(...)`): a copy of `data`; Python numbers and lists
+    become float64."""
+    return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)

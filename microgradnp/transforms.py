@@ -1,0 +1,132 @@
+"""Function transforms, JAX style: `grad(f)` and `value_and_grad(f)` return new functions.
+
+    df = mg.grad(f)            # df(x) = d f / d x, same shape as x
+    d2f = mg.grad(mg.grad(f))  # second derivative of a scalar function
+
+Called with arrays or numbers they return NumPy arrays. They differentiate with respect to
+the arguments named by `argnums` only, and leave `.grad` of every tensor alone (tensors that
+`f` closes over are constants here). When the result is itself being differentiated (the
+transforms are nested, or an argument is a Tensor that requires grad) it is returned as a
+Tensor that records how it depends on its inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .primitive import is_grad_enabled, restore_mode, switch_mode
+from .tensor import Tensor
+
+# How many grad transforms are running in this context: inside one, gradients must be
+# recorded, as an outer transform may differentiate them (through closures too).
+_DEPTH: ContextVar[int] = ContextVar("microgradnp_transform_depth", default=0)
+
+
+def grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, *, has_aux: bool = False
+) -> Callable[..., Any]:
+    """The gradient of scalar-valued `f` with respect to its positional argument(s) `argnums`.
+
+    Returns a function of the same arguments giving d f / d args[argnums] (one array of
+    that argument's shape, or a tuple for tuple `argnums`). With `has_aux`, `f` returns
+    `(value, aux)` and the function returns `(gradient, aux)`.
+    """
+    value_and_grad_f = value_and_grad(f, argnums, has_aux=has_aux)
+
+    @functools.wraps(f)
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        value, g = value_and_grad_f(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_f
+
+
+def value_and_grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, *, has_aux: bool = False
+) -> Callable[..., Any]:
+    """Like `grad`, but the function returns `(f(*args), gradient)`.
+
+    With `has_aux`, it returns `((value, aux), gradient)`, as JAX does.
+    """
+    single = isinstance(argnums, int)
+    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not positions or not all(isinstance(i, int) for i in positions):
+        raise TypeError(f"grad: argnums must be an int or a tuple of ints, got {argnums!r}")
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
+        for i in positions:
+            if not -len(args) <= i < len(args):
+                raise ValueError(
+                    f"grad: argnums={argnums} asks for argument {i}, but the function was "
+                    f"called with {len(args)} positional argument(s)"
+                )
+        recording = is_grad_enabled() and (
+            _DEPTH.get() > 0
+            or any(isinstance(args[i], Tensor) and args[i].requires_grad for i in positions)
+        )
+        args = list(args)  # type: ignore[assignment]
+        targets = [_as_target(args[i], i) for i in positions]
+        for i, t in zip(positions, targets, strict=True):
+            args[i] = t  # type: ignore[index]
+        depth = _DEPTH.set(_DEPTH.get() + 1)
+        mode = switch_mode(grad_enabled=True)  # a transform, like JAX's: not off under no_grad
+        try:
+            out = f(*args, **kwargs)
+            value, aux = out if has_aux else (out, None)
+            if has_aux and not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError("grad: with has_aux=True, f must return a (value, aux) pair")
+            _check_scalar(value)
+            if isinstance(value, Tensor) and value.requires_grad:
+                grads = engine.gradients(value, targets, create_graph=recording)
+            else:  # f does not depend on its arguments
+                grads = [None] * len(targets)
+        finally:
+            restore_mode(mode)
+            _DEPTH.reset(depth)
+        grads = [
+            _result(g, recording) if g is not None else np.zeros_like(t.data)
+            for g, t in zip(grads, targets, strict=True)
+        ]
+        value = _result(value, recording)
+        return ((value, aux) if has_aux else value), (grads[0] if single else tuple(grads))
+
+    return value_and_grad_f
+
+
+def _as_target(x: Any, position: int) -> Tensor:
+    """The tensor to differentiate with respect to, for argument `x`."""
+    if isinstance(x, Tensor) and x.requires_grad:
+        return x  # being differentiated already (an outer transform): stay connected
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if data.dtype.kind in "biu" and not isinstance(x, np.ndarray | Tensor):
+        data = data.astype(np.float64)  # a Python number or list
+    if data.dtype.kind != "f":
+        raise TypeError(
+            f"grad: argument {position} has dtype {data.dtype}; gradients are defined for "
+            "floating-point inputs only (convert it, e.g. x.astype(np.float64))"
+        )
+    return Tensor._wrap(data).requires_grad_()
+
+
+def _check_scalar(value: Any) -> None:
+    size = np.size(value.data if isinstance(value, Tensor) else value)
+    if size != 1:
+        shape = np.shape(value.data if isinstance(value, Tensor) else value)
+        raise TypeError(
+            f"grad: the function must return a scalar (one element), but it returned shape "
+            f"{shape}; reduce it (e.g. .sum()), or differentiate one element at a time"
+        )
+
+
+def _result(x: Any, recording: bool) -> Any:
+    """A result for the caller: an array, unless it is itself being differentiated."""
+    if isinstance(x, Tensor):
+        return x if recording and x.requires_grad else x.data
+    return np.asarray(x)  # (NumPy gives 0-d results as scalars)

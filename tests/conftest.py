@@ -1,0 +1,40 @@
+"""Shared test helpers: central finite differences, the independent gradient reference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def numerical_grads(
+    f: Callable[..., float], arrays: Sequence[np.ndarray], eps: float = 1e-6
+) -> list[np.ndarray]:
+    """Central differences of the scalar f(*arrays) with respect to each array, in float64."""
+    arrays = [np.array(a, dtype=np.float64) for a in arrays]
+    grads = []
+    for a in arrays:
+        g = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            old = a[idx]
+            a[idx] = old + eps
+            up = f(*arrays)
+            a[idx] = old - eps
+            down = f(*arrays)
+            a[idx] = old
+            g[idx] = (up - down) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def assert_close(actual: object, expected: object, rtol: float = 1e-6, atol: float = 1e-8) -> None:
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol)
+
+
+# Hypothesis: a bounded number of examples by default (CI); more with
+# `pytest --hypothesis-profile=thorough`.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("default", max_examples=60, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile("default")

@@ -1,0 +1,330 @@
+"""The backward engine's promises: order, depth, accumulation, freeing, no leaks, no wasted
+work, and errors that say what to do."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import microgradnp as mg
+
+
+def test_a_million_node_chain_runs_backward_without_recursion() -> None:
+    x = mg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(1_000_000):
+        y = y * 1.0000001
+    assert sys.getrecursionlimit() < 1_000_000
+    y.backward()
+    assert_close(x.grad, 1.0000001**1_000_000, rtol=1e-9)
+
+
+def test_a_deep_retained_graph_is_released_without_recursion() -> None:
+    x = mg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(200_000):
+        y = y + 1.0
+    y.backward(retain_graph=True)
+    del y  # dropping a 200k-long chain must not overflow the C stack
+    assert x.grad == 1.0
+
+
+def test_shared_subexpressions_get_every_contribution() -> None:
+    x = mg.tensor(3.0, requires_grad=True)
+    a = x * x  # used twice below
+    y = a * a + a + x  # x^4 + x^2 + x
+    y.backward()
+    assert_close(x.grad, 4 * 27 + 2 * 3 + 1)
+
+
+def test_gradients_accumulate_across_backward_calls_until_zero_grad() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    for expected in ([3.0, 3.0], [6.0, 6.0]):
+        (w * 3).sum().backward()
+        assert_close(w.grad, expected)
+    w.zero_grad()
+    assert w.grad is None
+    (w * 3).sum().backward()
+    assert_close(w.grad, [3.0, 3.0])
+
+
+def test_the_graph_is_freed_after_backward_unless_retained() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    loss = mg.sigmoid(w).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        loss.backward()
+
+    w.zero_grad()
+    loss = mg.sigmoid(w).sum()
+    loss.backward(retain_graph=True)
+    first = w.grad.copy()
+    loss.backward()
+    assert_close(w.grad, 2 * first)
+
+
+def test_backward_frees_intermediate_arrays_while_the_loss_is_still_held() -> None:
+    w = mg.tensor(np.ones((50, 50)), requires_grad=True)
+
+    def build():
+        hidden = mg.tanh(w @ w)
+        return (hidden * 2).sum(), weakref.ref(hidden.data)
+
+    loss, hidden_data = build()
+    assert hidden_data() is not None  # the graph keeps it alive for backward
+    loss.backward()
+    assert hidden_data() is None  # freed by backward, although `loss` is alive
+
+
+def test_dropping_the_loss_frees_the_graph_without_the_cycle_collector() -> None:
+    w = mg.tensor(np.ones((50, 50)), requires_grad=True)
+    gc.disable()
+    try:
+        hidden = mg.tanh(w @ w)
+        loss = (hidden * 2).sum()
+        refs = [weakref.ref(hidden), weakref.ref(hidden.data), weakref.ref(loss)]
+        del hidden, loss
+        assert all(r() is None for r in refs)  # reference counting alone freed them: no cycles
+
+        hidden = mg.tanh(w @ w)
+        loss = hidden.sum()
+        loss.backward(retain_graph=True)
+        refs = [weakref.ref(hidden), weakref.ref(hidden.data)]
+        del hidden, loss
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
+def test_inputs_that_do_not_require_grad_get_no_gradient_work() -> None:
+    calls = []
+
+    @mg.primitive
+    def scaled(a, b):
+        return a * b
+
+    scaled.defvjp(
+        lambda g, ans, a, b: calls.append("a") or g * b,
+        lambda g, ans, a, b: calls.append("b") or g * a,
+    )
+    a = mg.tensor(np.ones(3), requires_grad=True)
+    b = mg.tensor(np.full(3, 2.0))
+    scaled(a, b).sum().backward()
+    assert calls == ["a"]
+
+    calls.clear()
+    c = mg.tensor(np.ones(3))
+    out = scaled(c, b)  # nothing requires grad: no record at all
+    assert not out.requires_grad and out.is_leaf
+    assert calls == []
+
+
+def test_constants_in_the_graph_get_no_grad() -> None:
+    x = mg.tensor(np.arange(3.0))
+    w = mg.tensor(np.ones(3), requires_grad=True)
+    (mg.exp(x) * w).sum().backward()
+    assert x.grad is None
+    assert_close(w.grad, np.exp(np.arange(3.0)))
+
+
+def test_backward_of_a_leaf_and_with_an_explicit_grad() -> None:
+    x = mg.tensor(2.0, requires_grad=True)
+    x.backward()
+    assert x.grad == 1.0
+
+    v = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (v * v).backward(grad=np.array([1.0, 0.0, 2.0]))  # a vector-Jacobian product
+    assert_close(v.grad, [2.0, 0.0, 12.0])
+
+
+def test_backward_on_a_non_scalar_says_to_reduce_or_pass_grad() -> None:
+    v = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(2,\).*scalar.*grad="):
+        (v * 2).backward()
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\).*\(2,\)"):
+        (v * 2).backward(grad=np.ones(3))
+
+
+def test_backward_on_a_tensor_without_history_says_what_to_do() -> None:
+    with pytest.raises(RuntimeError, match="requires_grad=True"):
+        mg.tensor([1.0, 2.0]).sum().backward()
+    w = mg.tensor([1.0], requires_grad=True)
+    with mg.no_grad():
+        out = (w * 2).sum()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        out.backward()
+
+
+def test_retain_grad_keeps_an_intermediate_gradient() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    other = x * 5
+    (h * h).sum().backward()
+    assert_close(h.grad, 2 * h.data)
+    assert other.grad is None
+    assert_close(x.grad, 18 * x.data)
+
+
+def test_no_grad_records_nothing_and_enable_grad_turns_it_back_on() -> None:
+    w = mg.tensor([1.0], requires_grad=True)
+    with mg.no_grad():
+        assert not mg.is_grad_enabled()
+        assert not (w * 2).requires_grad
+        with mg.enable_grad():
+            assert (w * 2).requires_grad
+    assert mg.is_grad_enabled()
+    assert (w * 2).requires_grad
+
+    @mg.no_grad()
+    def evaluate(t):
+        return t * 2
+
+    @mg.no_grad
+    def evaluate_bare(t):
+        return t * 2
+
+    assert not evaluate(w).requires_grad and not evaluate_bare(w).requires_grad
+
+
+def test_no_grad_is_per_thread() -> None:
+    w = mg.tensor([1.0], requires_grad=True)
+    inside = threading.Event()
+    checked = threading.Event()
+    seen = {}
+
+    def worker():
+        with mg.no_grad():
+            inside.set()
+            checked.wait(5)
+            seen["worker"] = (w * 2).requires_grad
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    inside.wait(5)
+    seen["main, while the worker is in no_grad"] = (w * 2).requires_grad
+    checked.set()
+    thread.join(5)
+    assert seen == {"worker": False, "main, while the worker is in no_grad": True}
+
+    results = []
+    with mg.no_grad():
+        t = threading.Thread(target=lambda: results.append((w * 2).requires_grad))
+        t.start()
+        t.join(5)
+    assert results == [True]  # a new thread starts with grad mode on
+
+
+def test_grad_has_the_shape_of_its_tensor_after_broadcasting() -> None:
+    b = mg.tensor(np.zeros((3, 1)), requires_grad=True)
+    c = mg.tensor(np.zeros(()), requires_grad=True)
+    X = np.ones((3, 400))
+    (X + b + c).sum().backward()
+    assert b.grad.shape == (3, 1) and c.grad.shape == ()
+    assert_close(b.grad, np.full((3, 1), 400.0))
+    assert_close(c.grad, 1200.0)
+
+
+def test_a_vjp_returning_a_wrong_shape_is_reported_not_broadcast() -> None:
+    @mg.primitive
+    def bad(x):
+        return x * 2
+
+    bad.defvjp(lambda g, ans, x: np.ones((2, 2)))  # wrong: x has shape (3,)
+    x = mg.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match=r"bad: its VJP returned a gradient of shape \(2, 2\)"):
+        bad(x).sum().backward()
+
+
+def test_in_place_update_under_no_grad_keeps_the_leaf() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    data = w.data
+    (w * w).sum().backward()
+    with mg.no_grad():
+        w -= 0.5 * w.grad
+    assert w.data is data and w.is_leaf and w.requires_grad
+    assert_close(w.data, [0.0, 0.0])
+
+
+def test_in_place_update_of_a_parameter_outside_no_grad_is_refused() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w -= 1.0
+    with pytest.raises(RuntimeError, match="no_grad"):
+        w[0] = 3.0
+
+
+def test_in_place_on_tensors_outside_the_graph_and_through_the_graph() -> None:
+    c = mg.tensor([1.0, 2.0])
+    c += 1
+    assert_close(c.data, [2.0, 3.0])
+    c[1] = 7.0
+    assert_close(c.data, [2.0, 7.0])
+
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = w * 1.0
+    h *= 3.0  # h requires grad: recorded (out of place), so gradients stay right
+    h.sum().backward()
+    assert_close(w.grad, [3.0, 3.0])
+
+
+def test_requires_grad_needs_floating_point_data_and_a_leaf() -> None:
+    with pytest.raises(TypeError, match="floating-point"):
+        mg.tensor(np.array([1, 2]), requires_grad=True)
+    w = mg.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        (w * 2).requires_grad = False
+    assert w.detach().is_leaf and not w.detach().requires_grad
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: mg.tensor(np.ones((2, 3))) @ mg.tensor(np.ones((4, 5))),
+            r"matmul: \(2, 3\) @ \(4, 5\): inner dimensions 3 and 4 differ",
+        ),
+        (
+            lambda: mg.matmul(np.ones(3), np.ones(4)),
+            r"matmul: \(3,\) @ \(4,\): inner dimensions 3 and 4 differ",
+        ),
+        (
+            lambda: mg.tensor(np.ones((3, 400))) + mg.tensor(np.ones((3, 401))),
+            r"add: shapes \(3, 400\) and \(3, 401\) cannot be broadcast.*axis -1",
+        ),
+        (
+            lambda: mg.tensor(np.ones((2, 3))) * np.ones((3, 2)),
+            r"mul: shapes \(2, 3\) and \(3, 2\) cannot be broadcast",
+        ),
+        (
+            lambda: mg.concatenate([np.ones((2, 3)), np.ones((2, 4))]),
+            r"concatenate: shapes \(2, 3\) and \(2, 4\) differ on an axis other than axis=0",
+        ),
+        (
+            lambda: mg.stack([np.ones((2, 3)), np.ones((3, 2))]),
+            r"stack: all tensors must have the same shape, got \(2, 3\) and \(3, 2\)",
+        ),
+        (
+            lambda: mg.where(np.ones(3, bool), np.ones(3), np.ones(4)),
+            r"where: shapes \(3,\) and \(3,\) and \(4,\) cannot be broadcast",
+        ),
+        (lambda: mg.sum(mg.tensor(np.ones((3, 4))), axis=2), r"sum on \(3, 4\).*axis 2"),
+        (lambda: mg.mean(mg.tensor(np.ones((3, 4))), axis=(0, 0)), r"mean on \(3, 4\).*duplicate"),
+        (lambda: mg.tensor(np.ones(6)).reshape(4, 2), r"reshape on \(6,\).*size 6"),
+        (lambda: mg.concatenate([np.ones(3)], axis=1), r"concatenate: axis 1 is out of range"),
+    ],
+)
+def test_shape_errors_name_the_op_and_the_shapes(build, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_index_errors_name_the_op() -> None:
+    with pytest.raises(IndexError, match=r"getitem on \(3,\).*out of bounds"):
+        mg.tensor([1.0, 2.0, 3.0])[5]

@@ -1,0 +1,135 @@
+"""Loss functions in mg.nn.functional: values against their formulas, gradients against
+finite differences, stability where the sigmoid saturates, and bad input refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, numerical_grads
+
+import microgradnp as mg
+from microgradnp.nn import functional as F
+
+rng = np.random.default_rng(0)
+Z = rng.normal(size=(1, 50)) * 3
+Y = (rng.random((1, 50)) < 0.5).astype(float)
+P = 1 / (1 + np.exp(-Z))
+
+
+def naive_bce(p, y):
+    return np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def test_binary_cross_entropy_value_and_gradient() -> None:
+    p = mg.tensor(P, requires_grad=True)
+    loss = F.binary_cross_entropy(p, Y)
+    assert_close(loss.item(), naive_bce(P, Y), rtol=1e-12)
+    loss.backward()
+    (expected,) = numerical_grads(lambda q: naive_bce(q, Y), [P])
+    assert_close(p.grad, expected, rtol=1e-5)
+
+
+def test_binary_cross_entropy_is_finite_at_zero_and_one_like_pytorch() -> None:
+    p = mg.tensor([[0.0, 1.0, 0.0]], requires_grad=True)
+    loss = F.binary_cross_entropy(p, np.array([[1.0, 0.0, 0.0]]))
+    assert_close(loss.item(), 200.0 / 3)  # logs clamped at -100
+    loss.backward()
+    assert np.all(np.isfinite(p.grad))
+
+
+def test_binary_cross_entropy_refuses_values_outside_zero_one() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\].*with_logits"):
+        F.binary_cross_entropy(mg.tensor([[0.5, 1.5]]), np.array([[1.0, 0.0]]))
+
+
+def test_bce_with_logits_equals_the_naive_formula_and_its_gradient_is_s_minus_y() -> None:
+    z = mg.tensor(Z, requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(z, Y)
+    assert_close(loss.item(), naive_bce(P, Y), rtol=1e-12)
+    loss.backward()
+    assert_close(z.grad, (P - Y) / Z.size, rtol=1e-14, atol=0)
+
+
+def test_bce_with_logits_is_exact_where_the_sigmoid_saturates() -> None:
+    z = mg.tensor([[1000.0, -1000.0, 40.0, -40.0]], requires_grad=True)
+    y = np.array([[0.0, 1.0, 1.0, 0.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+        loss.sum().backward()
+    assert_close(loss.data[0, :2], [1000.0, 1000.0])
+    assert_close(loss.data[0, 2:], [np.log1p(np.exp(-40.0))] * 2, rtol=1e-12)
+    s40 = 1 / (1 + np.exp(-40.0))
+    assert_close(z.grad, [[1.0, -1.0, s40 - 1.0, 1.0 - s40]])
+
+
+def test_bce_with_logits_second_derivative_is_s_times_one_minus_s() -> None:
+    y = np.array(1.0)
+    d2 = mg.grad(mg.grad(lambda z: F.binary_cross_entropy_with_logits(z, y)))
+    s = 1 / (1 + np.exp(-0.7))
+    assert_close(d2(0.7), s * (1 - s), rtol=1e-12)
+
+
+def test_gradient_with_respect_to_the_targets() -> None:
+    z = mg.tensor(Z)
+    y = mg.tensor(np.full(Z.shape, 0.3), requires_grad=True)
+    F.binary_cross_entropy_with_logits(z, y).backward()
+    assert_close(y.grad, -Z / Z.size, rtol=1e-12)
+    p = mg.tensor(P)
+    y.zero_grad()
+    F.binary_cross_entropy(p, y).backward()
+    (expected,) = numerical_grads(lambda t: naive_bce(P, t), [y.data])
+    assert_close(y.grad, expected, rtol=1e-5)
+
+
+def test_mse_loss_and_reductions() -> None:
+    a = mg.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    b = np.array([1.0, 0.0, 1.0])
+    assert_close(F.mse_loss(a, b).item(), 13.0 / 3)
+    assert_close(F.mse_loss(a, b, reduction="sum").item(), 13.0)
+    assert_close(F.mse_loss(a, b, reduction="none").data, [0.0, 4.0, 9.0])
+    F.mse_loss(a, b).backward()
+    assert_close(a.grad, 2 * (a.data - b) / 3)
+    with pytest.raises(ValueError, match="reduction"):
+        F.mse_loss(a, b, reduction="avg")
+
+
+@pytest.mark.parametrize(
+    "loss", [F.mse_loss, F.binary_cross_entropy, F.binary_cross_entropy_with_logits]
+)
+def test_losses_refuse_mismatched_shapes_instead_of_broadcasting(loss) -> None:
+    with pytest.raises(ValueError, match=r"\(400, 1\).*\(400,\).*Reshape"):
+        loss(mg.tensor(np.full((400, 1), 0.5)), np.zeros(400))
+
+
+def test_cross_entropy_with_integer_labels() -> None:
+    logits = rng.normal(size=(6, 4))
+    labels = np.array([0, 3, 1, 1, 2, 3])
+
+    def reference(x):
+        log_p = x - np.log(np.sum(np.exp(x), axis=1, keepdims=True))
+        return -np.mean(log_p[np.arange(6), labels])
+
+    t = mg.tensor(logits, requires_grad=True)
+    loss = F.cross_entropy(t, labels)
+    assert_close(loss.item(), reference(logits), rtol=1e-12)
+    loss.backward()
+    (expected,) = numerical_grads(reference, [logits])
+    assert_close(t.grad, expected, rtol=1e-5)
+
+
+def test_cross_entropy_with_probabilities_and_a_single_example() -> None:
+    logits = np.array([[2.0, 0.5, -1.0]])
+    probs = np.array([[0.2, 0.5, 0.3]])
+    log_p = logits - np.log(np.sum(np.exp(logits)))
+    assert_close(F.cross_entropy(logits, probs).item(), -np.sum(probs * log_p), rtol=1e-12)
+    assert_close(F.cross_entropy(logits[0], np.int64(1)).item(), -log_p[0, 1], rtol=1e-12)
+
+
+def test_cross_entropy_refuses_bad_labels() -> None:
+    logits = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="label 3 is out of range for 3 classes"):
+        F.cross_entropy(logits, np.array([0, 3]))
+    with pytest.raises(TypeError, match="integer class indices"):
+        F.cross_entropy(logits, np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"labels of shape \(2,\)"):
+        F.cross_entropy(logits, np.array([[0, 1]]))

@@ -1,0 +1,199 @@
+"""Every op in the table: forward against NumPy, gradients against central finite differences
+of the NumPy reference, every .grad of its tensor's shape, float32 kept end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, numerical_grads
+from op_table import OP_CASES, OpCase
+
+import microgradnp as mg
+
+CASE_IDS = [c.id for c in OP_CASES]
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=CASE_IDS)
+def test_forward_matches_numpy(case: OpCase) -> None:
+    arrays = case.inputs()
+    out = case.fn(*[mg.tensor(a) for a in arrays])
+    expected = case.ref(np, *arrays)
+    assert isinstance(out, mg.Tensor)
+    assert out.shape == np.shape(expected)
+    assert_close(out.data, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=CASE_IDS)
+def test_gradients_match_finite_differences(case: OpCase) -> None:
+    arrays = case.inputs()
+    weights = np.random.default_rng(1).normal(size=np.shape(case.ref(np, *arrays)))
+    tensors = [mg.tensor(a, requires_grad=True) for a in arrays]
+    (case.fn(*tensors) * weights).sum().backward()
+
+    expected = numerical_grads(lambda *a: float(np.sum(case.ref(np, *a) * weights)), arrays)
+    for t, e in zip(tensors, expected, strict=True):
+        assert t.grad is not None
+        assert t.grad.shape == t.shape
+        assert t.grad.dtype == np.float64
+        assert_close(t.grad, e, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=CASE_IDS)
+def test_float32_stays_float32(case: OpCase) -> None:
+    arrays32 = case.inputs(np.float32)
+    tensors = [mg.tensor(a, requires_grad=True) for a in arrays32]
+    out = case.fn(*tensors)
+    assert out.dtype == np.float32
+    weights = np.random.default_rng(1).normal(size=out.shape).astype(np.float32)
+    (out * weights).sum().backward()
+
+    tensors64 = [mg.tensor(a.astype(np.float64), requires_grad=True) for a in arrays32]
+    (case.fn(*tensors64) * weights.astype(np.float64)).sum().backward()
+    for t32, t64 in zip(tensors, tensors64, strict=True):
+        assert t32.grad is not None and t32.grad.dtype == np.float32
+        assert t32.grad.shape == t32.shape
+        assert_close(t32.grad, t64.grad, rtol=2e-3, atol=2e-4)
+
+
+def test_only_inputs_that_require_grad_get_gradients() -> None:
+    a = mg.tensor(np.ones((3, 1)), requires_grad=True)
+    b = mg.tensor(np.full((1, 4), 2.0))
+    (a * b).sum().backward()
+    assert_close(a.grad, np.full((3, 1), 8.0))
+    assert b.grad is None
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        lambda x, arr: arr + x,
+        lambda x, arr: arr - x,
+        lambda x, arr: arr * x,
+        lambda x, arr: arr / x,
+        lambda x, arr: arr**x,
+        lambda x, arr: arr @ x.reshape(4, 1),
+        lambda x, arr: np.float64(2.0) * x,
+        lambda x, arr: 3 - x,
+        lambda x, arr: 2.0**x,
+    ],
+)
+def test_array_or_number_on_the_left_still_gives_a_tensor(expression) -> None:
+    x = mg.tensor(np.arange(1.0, 5.0), requires_grad=True)
+    arr = np.arange(1.0, 5.0)
+    out = expression(x, arr)
+    assert isinstance(out, mg.Tensor)
+    assert out.requires_grad
+    out.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_functions_accept_plain_arrays_and_return_tensors() -> None:
+    x = np.array([[1.0, -2.0], [3.0, 0.5]])
+    for fn in [mg.exp, mg.tanh, mg.sigmoid, mg.relu, mg.abs, mg.sum, mg.softmax, mg.transpose]:
+        out = fn(x)
+        assert isinstance(out, mg.Tensor)
+        assert not out.requires_grad
+    assert_close(mg.matmul(x, x).data, x @ x)
+    assert_close(mg.concatenate([x, x], axis=1).data, np.concatenate([x, x], axis=1))
+
+
+def test_softmax_family_is_stable_at_plus_minus_1000() -> None:
+    x = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -999.0], [1000.0, 1000.0, 1000.0]])
+    t = mg.tensor(x, requires_grad=True)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # not even a warning
+        sm = mg.softmax(t, axis=1)
+        lsm = mg.log_softmax(t, axis=1)
+        lse = mg.logsumexp(t, axis=1)
+        (sm.sum() + lsm.sum() + lse.sum()).backward()
+    assert_close(sm.data[0], [1.0, 0.0, 0.0])
+    assert_close(sm.data[2], [1 / 3] * 3)
+    assert_close(lsm.data[0], [0.0, -2000.0, -1000.0])
+    assert_close(lse.data, [1000.0, -999.0 + np.log1p(2 * np.exp(-1.0)), 1000.0 + np.log(3.0)])
+    assert np.all(np.isfinite(t.grad))
+
+
+def test_logsumexp_of_all_minus_inf_is_minus_inf_not_nan() -> None:
+    x = np.array([-np.inf, -np.inf])
+    with np.errstate(divide="ignore"):
+        assert mg.logsumexp(x).item() == -np.inf
+    assert mg.logsumexp(np.array([np.inf, 0.0])).item() == np.inf
+
+
+def test_sigmoid_is_exact_in_the_tails_and_quiet() -> None:
+    x = np.array([-1000.0, -745.0, -40.0, 0.0, 40.0, 1000.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        s = mg.sigmoid(x).data
+        s32 = mg.sigmoid(np.array([-200.0, 200.0], dtype=np.float32)).data
+    assert s[0] < 1e-300 and s[-1] == 1.0 and s[3] == 0.5
+    assert_close(s[2], np.exp(-40.0) / (1 + np.exp(-40.0)), rtol=1e-14)
+    assert s32.dtype == np.float32 and s32[0] < 1e-37 and s32[1] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("fn", "x", "expected_grad"),
+    [
+        (mg.relu, 0.0, 0.0),
+        (mg.abs, 0.0, 0.0),
+        (lambda x: mg.clip(x, 0.0, 1.0), 0.0, 1.0),
+        (lambda x: mg.clip(x, 0.0, 1.0), 1.0, 1.0),
+        (mg.sqrt, 0.0, np.inf),
+        (lambda x: x**0, 0.0, 0.0),
+        (lambda x: x**1, 0.0, 1.0),
+    ],
+)
+def test_gradient_conventions_at_kinks(fn, x: float, expected_grad: float) -> None:
+    t = mg.tensor(x, requires_grad=True)
+    with np.errstate(divide="ignore"):
+        fn(t).backward()
+    assert t.grad == expected_grad
+
+
+def test_ties_split_the_gradient_evenly() -> None:
+    x = mg.tensor([1.0, 3.0, 3.0, 2.0], requires_grad=True)
+    x.max().backward()
+    assert_close(x.grad, [0.0, 0.5, 0.5, 0.0])
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([1.0, 0.0], requires_grad=True)
+    mg.maximum(a, b).sum().backward()
+    assert_close(a.grad, [0.5, 1.0])
+    assert_close(b.grad, [0.5, 0.0])
+
+
+def test_pow_gradient_in_the_exponent_at_zero_base() -> None:
+    x = mg.tensor([0.0, 2.0])
+    p = mg.tensor(3.0, requires_grad=True)
+    (x**p).sum().backward()
+    assert_close(p.grad, 8 * np.log(2.0))
+
+
+def test_comparisons_give_boolean_tensors_without_history() -> None:
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for result, expected in [
+        (x > 2, [False, False, True]),
+        (x >= 2, [False, True, True]),
+        (x < 2, [True, False, False]),
+        (x <= 2, [True, True, False]),
+        (x == 2, [False, True, False]),
+        (x != 2, [True, False, True]),
+    ]:
+        assert result.dtype == bool and not result.requires_grad
+        np.testing.assert_array_equal(result.data, expected)
+
+
+def test_astype_converts_the_gradient_back() -> None:
+    x = mg.tensor(np.arange(3.0), requires_grad=True)
+    y = x.astype(np.float32)
+    assert y.dtype == np.float32
+    (y * 2).sum().backward()
+    assert x.grad.dtype == np.float64
+    assert_close(x.grad, [2.0, 2.0, 2.0])
+
+
+def test_mixed_float32_and_float64_gradient_keeps_each_inputs_dtype() -> None:
+    a = mg.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    b = mg.tensor(np.full(3, 2.0), requires_grad=True)
+    out = a * b
+    assert out.dtype == np.float64  # NumPy's promotion
+    out.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    assert_close(a.grad, [2.0, 2.0, 2.0])

@@ -1,0 +1,179 @@
+"""Users' own ops with mg.primitive + defvjp, the mechanism the built-in ops use too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, numerical_grads
+
+import microgradnp as mg
+from microgradnp import ops
+
+
+def test_every_built_in_op_is_a_primitive() -> None:
+    names = [
+        "matmul add sub mul div neg pow exp log sigmoid tanh relu sqrt abs sum mean max min",
+        "maximum minimum where clip reshape transpose softmax log_softmax logsumexp getitem",
+        "broadcast_to astype sum_to scatter_add",
+    ]
+    for name in " ".join(names).split():
+        op = getattr(ops, name)
+        assert isinstance(op, mg.Primitive), name
+        assert op.vjp is not None or op.vjps is not None, name
+    assert isinstance(ops._concatenate, mg.Primitive) and ops._concatenate.name == "concatenate"
+    assert isinstance(ops._stack, mg.Primitive)
+
+
+def test_a_unary_op_with_one_vjp() -> None:
+    @mg.primitive
+    def cube(x):
+        """x cubed."""
+        return x**3
+
+    @cube.defvjp
+    def cube_vjp(g, ans, x):
+        return 3 * x**2 * g
+
+    assert cube.__doc__ == "x cubed." and cube.name == "cube"
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = cube(x)
+    assert y.op == "cube"
+    y.sum().backward()
+    assert_close(x.grad, [3.0, 12.0])
+    assert_close(mg.grad(mg.grad(lambda s: cube(s)))(2.0), 12.0)  # VJP written with operators
+
+
+def test_a_binary_op_with_one_vjp_returning_a_tuple_and_settings() -> None:
+    @mg.primitive
+    def weighted(a, b, *, alpha=1.0):
+        return alpha * a * b
+
+    weighted.defvjp(lambda g, ans, a, b, *, alpha=1.0: (alpha * g * b, alpha * g * a))
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([3.0, 5.0], requires_grad=True)
+    weighted(a, b, alpha=2.0).sum().backward()
+    assert_close(a.grad, [6.0, 10.0])
+    assert_close(b.grad, [2.0, 4.0])
+
+
+def test_one_vjp_per_argument_and_a_non_differentiable_argument() -> None:
+    @mg.primitive
+    def shift(x, offset):
+        return x + offset
+
+    shift.defvjp(lambda g, ans, x, offset: g, None)
+    x = mg.tensor([1.0], requires_grad=True)
+    offset = mg.tensor([2.0], requires_grad=True)
+    shift(x, offset).sum().backward()
+    assert_close(x.grad, [1.0])
+    assert offset.grad is None  # declared not differentiable
+
+
+def test_a_user_vjp_with_the_wrong_number_of_gradients_is_an_error() -> None:
+    @mg.primitive
+    def f(a, b):
+        return a * b
+
+    f.defvjp(lambda g, ans, a, b: (g, g, g))
+    with pytest.raises(TypeError, match="3 gradients for 2 positional arguments"):
+        f(mg.tensor(1.0, requires_grad=True), 2.0).backward()
+
+
+def test_missing_vjps_fail_at_backward_with_a_fix() -> None:
+    @mg.primitive
+    def nograd(x):
+        return x * 2
+
+    out = nograd(mg.tensor(1.0, requires_grad=True))  # forward is fine
+    with pytest.raises(NotImplementedError, match=r"nograd.defvjp"):
+        out.backward()
+
+    @mg.primitive
+    def half(a, b):
+        return a * b
+
+    half.defvjp(lambda g, ans, a, b: g * b, None)
+    half.vjps = half.vjps[:1]  # only argument 0
+    with pytest.raises(NotImplementedError, match="argument 1"):
+        half(1.0, mg.tensor(2.0, requires_grad=True)).backward()
+
+
+def test_defvjp_rejects_non_functions() -> None:
+    @mg.primitive
+    def f(x):
+        return x
+
+    with pytest.raises(TypeError, match="defvjp"):
+        f.defvjp()
+    with pytest.raises(TypeError, match="defvjp"):
+        f.defvjp(3)
+
+
+def test_a_numpy_vjp_works_once_and_says_why_it_cannot_nest() -> None:
+    @mg.primitive
+    def sine(x):
+        return np.sin(x)
+
+    sine.defvjp(lambda g, ans, x: g * np.cos(x))
+    assert_close(mg.grad(lambda x: sine(x))(0.5), np.cos(0.5))
+    with pytest.raises(TypeError, match="microgradnp functions"):
+        mg.grad(mg.grad(lambda x: sine(x)))(0.5)
+
+
+def test_a_vjp_built_from_microgradnp_functions_nests() -> None:
+    @mg.primitive
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    softplus.defvjp(lambda g, ans, x: g * mg.sigmoid(x))
+    x0 = 0.3
+    s = 1 / (1 + np.exp(-x0))
+    assert_close(mg.grad(lambda x: softplus(x))(x0), s)
+    assert_close(mg.grad(mg.grad(lambda x: softplus(x)))(x0), s * (1 - s))
+
+
+def test_non_differentiable_primitives_record_no_history() -> None:
+    @mg.primitive(differentiable=False)
+    def step(x):
+        return (x > 0).astype(float)
+
+    x = mg.tensor([-1.0, 2.0], requires_grad=True)
+    y = step(x)
+    assert not y.requires_grad and y.is_leaf
+    assert_close(y.data, [0.0, 1.0])
+
+
+def test_tensors_passed_as_settings_are_refused() -> None:
+    @mg.primitive
+    def scale(x, *, by=1.0):
+        return x * by
+
+    with pytest.raises(TypeError, match="setting by="):
+        scale(1.0, by=mg.tensor(2.0))
+
+
+def test_forward_errors_name_the_user_op() -> None:
+    @mg.primitive
+    def pairwise(a, b):
+        return a + b
+
+    with pytest.raises(ValueError, match=r"pairwise: shapes \(2,\) and \(3,\)"):
+        pairwise(np.ones(2), np.ones(3))
+
+
+def test_a_user_op_matches_finite_differences_in_a_network() -> None:
+    @mg.primitive
+    def swish(x):
+        return x / (1 + np.exp(-x))
+
+    @swish.defvjp
+    def swish_vjp(g, ans, x):
+        s = mg.sigmoid(x)
+        return g * (s + x * s * (1 - s))
+
+    W = np.random.default_rng(0).normal(size=(3, 2))
+    X = np.random.default_rng(1).normal(size=(2, 5))
+    Wt = mg.tensor(W, requires_grad=True)
+    swish(Wt @ X).sum().backward()
+    (expected,) = numerical_grads(lambda w: float(np.sum((w @ X) / (1 + np.exp(-(w @ X))))), [W])
+    assert_close(Wt.grad, expected, rtol=1e-6)

@@ -1,0 +1,135 @@
+"""The Tensor type: construction and dtypes, attributes, conversions, indexing, repr."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import microgradnp as mg
+
+
+@pytest.mark.parametrize(
+    ("data", "dtype", "shape"),
+    [
+        (3, np.float64, ()),
+        (2.5, np.float64, ()),
+        (True, np.float64, ()),
+        ([1, 2, 3], np.float64, (3,)),
+        ([[1.0, 2.0], [3.0, 4.0]], np.float64, (2, 2)),
+        (np.arange(3, dtype=np.float32), np.float32, (3,)),
+        (np.ones((2, 2)), np.float64, (2, 2)),
+        (np.arange(3), np.int64, (3,)),
+        (np.array([True, False]), np.bool_, (2,)),
+        (np.float32(1.5), np.float32, ()),
+    ],
+)
+def test_construction_and_dtypes(data, dtype, shape) -> None:
+    t = mg.tensor(data)
+    assert isinstance(t.data, np.ndarray)
+    assert t.dtype == dtype and t.shape == shape
+    assert isinstance(mg.Tensor(data), mg.Tensor) and mg.Tensor(data).dtype == dtype
+
+
+def test_dtype_argument_and_copy_semantics() -> None:
+    source = np.ones(3)
+    t = mg.tensor(source)
+    source[0] = 5.0
+    assert t.data[0] == 1.0  # a copy
+    assert mg.tensor([1, 2], dtype=np.float32).dtype == np.float32
+    assert mg.tensor(mg.tensor([1.0])).data is not None
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("abc", "strings"),
+        (["a", "b"], "strings"),
+        ([object()], "Python objects"),
+        (None, "Python objects"),
+        ({"a": 1}, "Python objects"),
+        ([[1, 2], [3]], "ragged"),
+        ([1 + 2j], "complex"),
+    ],
+)
+def test_bad_data_is_a_type_error_that_says_why(data, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        mg.tensor(data)
+
+
+def test_name_must_be_a_string() -> None:
+    with pytest.raises(TypeError, match="name"):
+        mg.tensor(1.0, name=3)
+
+
+def test_attributes() -> None:
+    t = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="W")
+    assert (t.shape, t.ndim, t.size, t.dtype, t.name) == ((2, 3), 2, 6, np.float64, "W")
+    assert t.requires_grad and t.is_leaf and t.op is None and t.grad is None
+    assert t.T.shape == (3, 2) and t.T.op == "transpose"
+    assert_close(t.T.data, t.data.T)
+    assert (t * 2).op == "mul" and not (t * 2).is_leaf
+
+
+def test_conversions() -> None:
+    t = mg.tensor([[1.5]])
+    assert t.item() == 1.5 and isinstance(t.item(), float)
+    assert float(t) == 1.5 and int(mg.tensor(2.7)) == 2
+    assert t.numpy() is t.data
+    assert t.tolist() == [[1.5]]
+    assert np.asarray(t) is t.data
+    np.testing.assert_allclose(mg.tensor([1.0, 2.0]), [1.0, 2.0])
+    assert f"{mg.tensor(0.123456):.3f}" == "0.123"
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        mg.tensor([1.0, 2.0]).item()
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(mg.tensor([1.0, 2.0]))
+    assert bool(mg.tensor([1.0])) and not bool(mg.tensor(0.0))
+
+
+def test_detach_shares_data_without_history() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    d = (w * 2).detach()
+    assert d.is_leaf and not d.requires_grad
+    assert_close(d.data, [2.0, 4.0])
+    assert w.detach().data is w.data
+
+
+def test_len_iteration_and_hashing() -> None:
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert len(x) == 2
+    rows = list(x)
+    assert [r.shape for r in rows] == [(2,), (2,)]
+    (rows[0] * 1 + rows[1] * 10).sum().backward()
+    assert_close(x.grad, [[1.0, 1.0], [10.0, 10.0]])
+    with pytest.raises(TypeError):
+        len(mg.tensor(1.0))
+    assert len({x, rows[0], x}) == 2  # hashable by identity
+
+
+def test_indexing_with_repeated_indices_accumulates() -> None:
+    x = mg.tensor([10.0, 20.0, 30.0], requires_grad=True)
+    y = x[[0, 0, 2, 0]]
+    assert_close(y.data, [10.0, 10.0, 30.0, 10.0])
+    y.sum().backward()
+    assert_close(x.grad, [3.0, 0.0, 1.0])
+
+
+def test_indexing_with_masks_and_tensor_indices() -> None:
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    mask = x.data > 2
+    assert_close(x[mask].data, [3.0, 4.0, 5.0])
+    x[mask].sum().backward()
+    assert_close(x.grad, mask.astype(float))
+    idx = mg.tensor(np.array([2, 0]))
+    assert_close(x[0, idx].data, [2.0, 0.0])
+    assert_close(x[mg.tensor(np.array([True, False]))].data, [[0.0, 1.0, 2.0]])
+
+
+def test_repr_shows_values_and_what_matters() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    assert repr(w) == "Tensor([1., 2.], requires_grad=True, name='w')"
+    assert repr(w * 2) == "Tensor([2., 4.], op=mul)"
+    assert repr(mg.tensor(np.ones(2, np.float32))) == "Tensor([1., 1.], dtype=float32)"
+    assert "..." in repr(mg.tensor(np.zeros(5000)))  # long arrays are summarized
+    assert str(w) == repr(w)

@@ -1,0 +1,163 @@
+"""mg.grad and mg.value_and_grad: JAX semantics, nesting, and what they leave alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, numerical_grads
+from op_table import OP_CASES, OpCase
+
+import microgradnp as mg
+
+
+def test_grad_of_a_scalar_function_returns_an_array() -> None:
+    df = mg.grad(lambda x: x**3 + 2 * x)
+    g = df(2.0)
+    assert isinstance(g, np.ndarray) and g.shape == ()
+    assert_close(g, 3 * 4 + 2)
+
+
+def test_grad_has_the_shape_of_the_argument() -> None:
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    g = mg.grad(lambda x: mg.sum(mg.exp(x)))(x)
+    assert isinstance(g, np.ndarray) and g.shape == (2, 2)
+    assert_close(g, np.exp(x))
+
+
+def test_argnums_and_value_and_grad() -> None:
+    def f(a, b, c):
+        return mg.sum(a * b) + c
+
+    a, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    ga, gb = mg.grad(f, argnums=(0, 1))(a, b, 5.0)
+    assert_close(ga, b)
+    assert_close(gb, a)
+    assert_close(mg.grad(f, argnums=2)(a, b, 5.0), 1.0)
+    assert_close(mg.grad(f, argnums=-1)(a, b, 5.0), 1.0)
+
+    value, g = mg.value_and_grad(f)(a, b, 5.0)
+    assert isinstance(value, np.ndarray)
+    assert_close(value, 11.0 + 5.0)
+    assert_close(g, b)
+
+
+def test_has_aux_returns_the_auxiliary_output() -> None:
+    def f(x):
+        y = mg.sum(x**2)
+        return y, {"norm": float(np.sqrt(y.item()))}
+
+    g, aux = mg.grad(f, has_aux=True)(np.array([3.0, 4.0]))
+    assert_close(g, [6.0, 8.0])
+    assert aux == {"norm": 5.0}
+    (value, aux), g = mg.value_and_grad(f, has_aux=True)(np.array([3.0, 4.0]))
+    assert_close(value, 25.0)
+
+
+def test_grad_leaves_the_grad_of_other_tensors_alone() -> None:
+    W = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    W.grad = np.array([[10.0, 10.0]])
+    b = mg.tensor([0.5], requires_grad=True)
+
+    g = mg.grad(lambda x: mg.sum(mg.tanh(W @ x + b)))(np.array([1.0, -1.0]))
+    assert isinstance(g, np.ndarray)
+    assert_close(W.grad, [[10.0, 10.0]])
+    assert b.grad is None
+    assert_close(g, (1 - np.tanh(-0.5) ** 2) * W.data[0])
+
+
+def test_grad_of_a_constant_function_is_zero() -> None:
+    g = mg.grad(lambda x: 3.0)(np.array([1.0, 2.0]))
+    assert_close(g, [0.0, 0.0])
+    g = mg.grad(lambda x, y: mg.sum(y * 2), argnums=0)(np.ones(3), np.ones(2))
+    assert_close(g, np.zeros(3))
+
+
+def test_grad_works_under_no_grad_like_a_transform() -> None:
+    with mg.no_grad():
+        assert_close(mg.grad(lambda x: x * x)(3.0), 6.0)
+
+
+def test_grad_of_a_non_scalar_function_is_an_error() -> None:
+    with pytest.raises(TypeError, match=r"must return a scalar.*\(3,\)"):
+        mg.grad(lambda x: x * 2)(np.ones(3))
+
+
+def test_grad_needs_floating_point_arguments_and_valid_argnums() -> None:
+    with pytest.raises(TypeError, match="floating-point"):
+        mg.grad(lambda x: mg.sum(x * 1.0))(np.array([1, 2]))
+    with pytest.raises(ValueError, match="argument 2"):
+        mg.grad(lambda x: x, argnums=2)(1.0)
+    with pytest.raises(TypeError, match="argnums"):
+        mg.grad(lambda x: x, argnums="0")
+
+
+def test_python_ints_are_differentiable_like_floats() -> None:
+    assert_close(mg.grad(lambda x: x**2)(3), 6.0)
+    assert_close(mg.grad(lambda x: mg.sum(x**2))([1, 2]), [2.0, 4.0])
+
+
+def test_second_and_third_derivatives_by_nesting() -> None:
+    f = lambda x: mg.tanh(x) * x**3  # noqa: E731
+    d1, d2, d3 = mg.grad(f), mg.grad(mg.grad(f)), mg.grad(mg.grad(mg.grad(f)))
+    x0, eps = 0.7, 1e-5
+    for lower, higher in [(d1, d2), (d2, d3)]:
+        fd = (lower(x0 + eps) - lower(x0 - eps)) / (2 * eps)
+        assert_close(higher(x0), fd, rtol=1e-6)
+    t = np.tanh(x0)
+    assert_close(d1(x0), (1 - t**2) * x0**3 + 3 * x0**2 * t, rtol=1e-12)
+
+
+def test_nesting_with_a_closure_over_the_outer_variable() -> None:
+    # d/dx [x * d/dy (x y)] = d/dx x^2 = 2x
+    f = lambda x: x * mg.grad(lambda y: x * y)(2.0)  # noqa: E731
+    assert_close(mg.grad(f)(3.0), 6.0)
+
+
+def test_grad_of_a_tensor_that_requires_grad_is_differentiable() -> None:
+    # A gradient penalty: backprop through the gradient itself.
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    g = mg.grad(lambda x: mg.sum(x**3))(x)
+    assert isinstance(g, mg.Tensor) and g.requires_grad
+    assert_close(g.data, 3 * x.data**2)
+    mg.sum(g).backward()
+    assert_close(x.grad, 6 * x.data)
+
+
+def test_hessian_vector_product_of_a_vector_function() -> None:
+    A = np.array([[2.0, 1.0], [1.0, 3.0]])
+    f = lambda x: 0.5 * mg.sum(x * (A @ x)) + mg.sum(mg.exp(x))  # noqa: E731
+    v = np.array([1.0, -2.0])
+    x0 = np.array([0.3, -0.1])
+    hvp = mg.grad(lambda x: mg.sum(mg.grad(f)(x) * v))(x0)
+    assert_close(hvp, A @ v + np.exp(x0) * v, rtol=1e-12)
+
+
+def _along_a_line(case: OpCase):
+    """The op as a scalar function of s: inputs move along fixed directions, output weighted."""
+    arrays = case.inputs()
+    rng = np.random.default_rng(5)
+    directions = [rng.normal(size=a.shape) * 0.1 for a in arrays]
+    weights = rng.normal(size=np.shape(case.ref(np, *arrays)))
+
+    def scalar(s):
+        moved = [a + s * d for a, d in zip(arrays, directions, strict=True)]
+        return mg.sum(case.fn(*moved) * weights)
+
+    def reference(s):
+        moved = [a + s * d for a, d in zip(arrays, directions, strict=True)]
+        return float(np.sum(case.ref(np, *moved) * weights))
+
+    return scalar, reference
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.id for c in OP_CASES])
+def test_second_derivative_of_every_op_by_nested_grad(case: OpCase) -> None:
+    scalar, reference = _along_a_line(case)
+    first, second = mg.grad(scalar), mg.grad(mg.grad(scalar))
+    s0, eps = 0.0, 1e-5
+    # the first derivative against finite differences of the NumPy reference ...
+    (fd_first,) = numerical_grads(lambda s: reference(float(s)), [np.array(s0)])
+    assert_close(first(s0), fd_first, rtol=1e-5, atol=1e-7)
+    # ... and the second against finite differences of the first
+    fd_second = (first(s0 + eps) - first(s0 - eps)) / (2 * eps)
+    assert_close(second(s0), fd_second, rtol=1e-5, atol=1e-6)
