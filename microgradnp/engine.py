@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import ops
-from .primitive import Node, Primitive, is_tensor, restore_mode, switch_mode
+from .primitive import Node, Primitive, current_mode, is_tensor, restore_mode, switch_mode
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -102,8 +102,14 @@ def _root_grad(root: Tensor, grad: Any, caller: str) -> np.ndarray:
     return g
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """The recorded tensors reachable from root, each before the ones it was computed from."""
+def topological_order(root: Tensor, *, allow_freed: bool = False) -> list[Tensor]:
+    """The recorded tensors reachable from root, each before the ones it was computed from.
+
+    Root first; deterministic for a given expression. Graph pictures and `check_graph`
+    number ops in the reverse of this order (inputs first): op #1 is its last entry.
+    A node freed by backward() raises, unless `allow_freed` (then it counts as having no
+    inputs).
+    """
     order: list[Tensor] = []
     seen = {id(root)}
     stack: list[tuple[Tensor, int]] = [(root, 0)]
@@ -112,6 +118,9 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         node: Node = t._node  # type: ignore[assignment]
         args = node.args
         if args is None:
+            if allow_freed:
+                order.append(t)
+                continue
             raise RuntimeError(
                 f"backward: the graph through this {node.op.name} was already freed by an "
                 "earlier backward(); to run backward() through a graph more than once, pass "
@@ -150,11 +159,12 @@ def _walk(
     create_graph: bool,
     targets: list[Tensor] | None,
 ) -> dict[int, Any]:
-    order = _topological_order(root)
+    order = topological_order(root)
     needed = None if targets is None else _on_path_to(order, targets)
     target_ids = set() if targets is None else {id(t) for t in targets}
     found: dict[int, Any] = {}  # gradients of the targets, by id
     pending: dict[int, Any] = {id(root): g0}  # summed gradients of tensors not yet processed
+    anomaly = current_mode().anomaly
     # VJPs see plain arrays and build no graph, unless the gradient is to be differentiated.
     token = switch_mode(grad_enabled=create_graph, raw_arrays=not create_graph)
     try:
@@ -168,6 +178,8 @@ def _walk(
                 if id(t) in target_ids:
                     found[id(t)] = g
                 for p, gp in _input_grads(node, g, t, create_graph, needed):
+                    if anomaly is not None:
+                        anomaly.backward(node, t, p, gp)
                     if p._node is None:
                         if targets is None:
                             _accumulate(p, gp)

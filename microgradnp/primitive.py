@@ -38,13 +38,25 @@ VJP = Callable[..., Any]
 class Mode:
     """What op calls do in the current thread or context. Never mutated: see `switch_mode`."""
 
-    __slots__ = ("grad_enabled", "raw_arrays")
+    __slots__ = ("grad_enabled", "raw_arrays", "scope", "anomaly", "stability_warnings")
 
-    def __init__(self, grad_enabled: bool = True, raw_arrays: bool = False) -> None:
+    def __init__(
+        self,
+        grad_enabled: bool = True,
+        raw_arrays: bool = False,
+        scope: Scope | None = None,
+        anomaly: Any = None,
+        stability_warnings: bool = True,
+    ) -> None:
         self.grad_enabled = grad_enabled  # record graphs (off under no_grad)
         # True while a first-order backward runs VJPs: ops called on plain arrays then return
         # plain arrays, so a VJP written with microgradnp functions costs only NumPy.
         self.raw_arrays = raw_arrays
+        self.scope = scope  # the nn.Module call being recorded, if any (graph clusters)
+        # Under detect_anomaly(): the detector, whose forward(op, out, vals) and
+        # backward(node, out, argnum, grad) hooks check every op for NaN/Inf.
+        self.anomaly = anomaly
+        self.stability_warnings = stability_warnings  # ops' `lint` hooks may warn
 
     def replace(self, **changes: Any) -> Mode:
         fields = {name: getattr(self, name) for name in self.__slots__}
@@ -119,23 +131,67 @@ class enable_grad(_ModeSwitch):
     _changes: ClassVar[dict[str, Any]] = {"grad_enabled": True}
 
 
+class Scope:
+    """One call of an nn.Module, during which ops are recorded: graphs draw it as a cluster.
+
+    `label` describes the module (`Linear(2→3)`), `name` is its dotted attribute path in
+    the enclosing model ("" for the model itself), `parent` the enclosing call's scope.
+    """
+
+    __slots__ = ("label", "name", "parent")
+
+    def __init__(self, label: str, name: str = "", parent: Scope | None = None) -> None:
+        self.label = label
+        self.name = name
+        self.parent = parent
+
+    def __repr__(self) -> str:
+        return f"Scope({self.label!r}, name={self.name!r})"
+
+
+class recording_scope:
+    """Context manager: ops recorded inside belong to a new `Scope` (nested in the current one)."""
+
+    def __init__(self, label: str, name: str = "") -> None:
+        self.label, self.name = label, name
+        self._token: Token[Mode] | None = None
+
+    def __enter__(self) -> Scope:
+        scope = Scope(self.label, self.name, parent=_MODE.get().scope)
+        self._token = switch_mode(scope=scope)
+        return scope
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._token is not None
+        restore_mode(self._token)
+
+
 class Node:
     """The record an op leaves on its output tensor: what `backward` needs to call the VJP.
 
     `args` are the op's positional arguments as given (Tensors included: they are the
     graph's edges); `parents` are the positions of the Tensor arguments that require grad.
     `backward` sets `args` to None once used, unless asked to retain the graph.
+    `scope` is the nn.Module call the op was recorded in; `trace` (under detect_anomaly)
+    where in the user's code it was created.
     """
 
-    __slots__ = ("op", "args", "kwargs", "parents")
+    __slots__ = ("op", "args", "kwargs", "parents", "scope", "trace")
 
     def __init__(
-        self, op: Primitive, args: tuple[Any, ...], kwargs: dict[str, Any], parents: tuple[int, ...]
+        self,
+        op: Primitive,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        parents: tuple[int, ...],
+        scope: Scope | None = None,
     ) -> None:
         self.op = op
         self.args: tuple[Any, ...] | None = args
         self.kwargs = kwargs
         self.parents = parents
+        self.scope = scope
+        self.trace: Any = None
 
 
 # tensor.py registers the Tensor class here (see the module docstring).
@@ -166,6 +222,9 @@ class Primitive:
         self.differentiable = differentiable
         self.vjp: VJP | None = None  # one function giving every argument's gradient
         self.vjps: tuple[VJP | None, ...] | None = None  # or one per positional argument
+        # Called as lint(*args) before the forward when stability warnings are on: a place
+        # to warn about numerically fragile uses (see ops.log).
+        self.lint: Callable[..., None] | None = None
 
     def defvjp(self, *vjps: VJP | None) -> VJP | None:
         """Define the op's vector-Jacobian products; returns the first (so it can decorate).
@@ -206,17 +265,21 @@ class Primitive:
                     parents += (i,)
         if kwargs:
             _check_settings(self, kwargs)
+        mode = _MODE.get()
+        if self.lint is not None and has_tensor and mode.stability_warnings:
+            self.lint(*args)
         try:
             ans = self.fun(*vals, **kwargs)
         except (ValueError, TypeError, IndexError) as err:
             raise _forward_error(self, vals, err) from err
-        mode = _MODE.get()
         if not has_tensor and mode.raw_arrays:
             return ans  # inside a first-order backward: plain arrays in, plain arrays out
         out = tensor_type._wrap(ans if type(ans) is np.ndarray else np.asarray(ans))
         if parents and mode.grad_enabled and self.differentiable:
             out._requires_grad = True
-            out._node = Node(self, args, kwargs, parents)
+            out._node = Node(self, args, kwargs, parents, mode.scope)
+        if mode.anomaly is not None:
+            mode.anomaly.forward(self, out, vals)
         return out
 
     def __repr__(self) -> str:
