@@ -1,18 +1,24 @@
 """The backward engine: from an output back to its inputs, calling each op's VJP once.
 
 Invariants (tests/test_engine.py checks each):
-- Topological order, found iteratively: an op's VJP runs only after every use of its output
-  has contributed to that output's gradient; no recursion, so depth is unlimited.
+- Topological order, found iteratively (Kahn's algorithm): an op's VJP runs only after
+  every use of its output has contributed to that output's gradient; no recursion, so
+  depth is unlimited.
 - Broadcasting is undone in one place, `unbroadcast`: every gradient handed to an input has
   exactly that input's shape and dtype.
 - Only inputs that require grad get gradient work; with `targets`, only ops on a path to a
   target do.
 - After `backward()` the graph is freed (each node drops its arguments, so intermediate
   arrays can go) unless `retain_graph=True`; a second pass through a freed node raises.
+
+Tensors key the engine's dictionaries directly: they hash by identity (`==` is elementwise,
+but distinct live objects never share a hash, so a lookup never calls it).
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,7 +55,7 @@ def gradients(root: Tensor, targets: list[Tensor], *, create_graph: bool) -> lis
     if root._node is None:  # the output is one of the inputs
         return [g0 if t is root else None for t in targets]
     found = _walk(root, g0, retain_graph=True, create_graph=create_graph, targets=targets)
-    return [found.get(id(t)) for t in targets]
+    return [found.get(t) for t in targets]
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...], op: Primitive, argnum: int) -> Any:
@@ -59,19 +65,90 @@ def unbroadcast(g: Any, shape: tuple[int, ...], op: Primitive, argnum: int) -> A
     an argument of `shape` means the VJP is wrong, and is reported as such.
     """
     gshape = g.shape
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, gshape[lead:], strict=True)):
+    try:
+        # sum_to's NumPy function directly for arrays: the primitive matters when recording.
+        g = ops.sum_to.fun(g, shape) if type(g) is np.ndarray else ops.sum_to(g, shape)
+    except ValueError:
         raise ValueError(
             f"{op.name}: its VJP returned a gradient of shape {gshape} for argument {argnum}, "
             f"which has shape {shape}; a VJP must return the argument's shape (or a shape "
             "it broadcasts to)"
-        )
-    g = ops.sum_to(g, shape)
+        ) from None
     if g.shape != shape:  # sum_to's own contract; cheap, and a wrong shape must never escape
         raise AssertionError(f"unbroadcast: {gshape} summed to {g.shape}, not {shape}")
     return g
+
+
+def topological_order(root: Tensor, *, allow_freed: bool = False) -> list[Tensor]:
+    """The recorded tensors reachable from root, each before the ones it was computed from.
+
+    Root first; deterministic for a given expression (it is the order `backward` processes
+    them in). Graph pictures and `check_graph` number ops in the reverse of this order
+    (inputs first): op #1 is its last entry. A node freed by backward() raises, unless
+    `allow_freed` (then it counts as having no inputs).
+    """
+    uses = _count_uses(root, allow_freed)
+    order = []
+    ready = [root]
+    while ready:
+        t = ready.pop()
+        order.append(t)
+        _release_inputs(t._node, uses, ready)  # type: ignore[arg-type]
+    return order
+
+
+# ------------------------------------------------------------------ Kahn's algorithm
+# Count how many recorded ops use each tensor; a tensor is ready once all its users are done.
+
+
+def _count_uses(root: Tensor, allow_freed: bool = False) -> dict[Tensor, int]:
+    """For each recorded tensor that root depends on: how many recorded ops use it."""
+    uses: dict[Tensor, int] = {}
+    stack = [root]
+    while stack:
+        node: Node = stack.pop()._node  # type: ignore[assignment]
+        args = node.args
+        if args is None:
+            if allow_freed:
+                continue
+            raise RuntimeError(
+                f"backward: the graph through this {node.op.name} was already freed by an "
+                "earlier backward(); to run backward() through a graph more than once, pass "
+                "retain_graph=True to the earlier calls"
+            )
+        for i in node.parents:
+            p = args[i]
+            if p._node is not None:
+                if p in uses:
+                    uses[p] += 1
+                else:
+                    uses[p] = 1
+                    stack.append(p)
+    return uses
+
+
+def _release_inputs(node: Node, uses: dict[Tensor, int], ready: list[Tensor]) -> None:
+    """Count one use of each recorded input of node as done; queue the inputs now ready."""
+    args = node.args
+    if args is None:
+        return
+    for i in node.parents:
+        p = args[i]
+        if p._node is not None:
+            left = uses[p] - 1
+            uses[p] = left
+            if left == 0:
+                ready.append(p)
+
+
+def _on_path_to(order: list[Tensor], targets: list[Tensor]) -> set[Tensor]:
+    """The tensors in `order` (and the targets) from which some target is reachable."""
+    needed = set(targets)
+    for t in reversed(order):  # inputs before the tensors computed from them
+        node: Node = t._node  # type: ignore[assignment]
+        if any(node.args[i] in needed for i in node.parents):  # type: ignore[index]
+            needed.add(t)
+    return needed
 
 
 # ------------------------------------------------------------------ the walk
@@ -102,55 +179,6 @@ def _root_grad(root: Tensor, grad: Any, caller: str) -> np.ndarray:
     return g
 
 
-def topological_order(root: Tensor, *, allow_freed: bool = False) -> list[Tensor]:
-    """The recorded tensors reachable from root, each before the ones it was computed from.
-
-    Root first; deterministic for a given expression. Graph pictures and `check_graph`
-    number ops in the reverse of this order (inputs first): op #1 is its last entry.
-    A node freed by backward() raises, unless `allow_freed` (then it counts as having no
-    inputs).
-    """
-    order: list[Tensor] = []
-    seen = {id(root)}
-    stack: list[tuple[Tensor, int]] = [(root, 0)]
-    while stack:
-        t, i = stack.pop()
-        node: Node = t._node  # type: ignore[assignment]
-        args = node.args
-        if args is None:
-            if allow_freed:
-                order.append(t)
-                continue
-            raise RuntimeError(
-                f"backward: the graph through this {node.op.name} was already freed by an "
-                "earlier backward(); to run backward() through a graph more than once, pass "
-                "retain_graph=True to the earlier calls"
-            )
-        parents = node.parents
-        while i < len(parents):
-            p = args[parents[i]]
-            i += 1
-            if p._node is not None and id(p) not in seen:
-                seen.add(id(p))
-                stack.append((t, i))
-                stack.append((p, 0))
-                break
-        else:
-            order.append(t)  # all of t's inputs are placed: t comes after them
-    order.reverse()
-    return order
-
-
-def _on_path_to(order: list[Tensor], targets: list[Tensor]) -> set[int]:
-    """ids of the tensors in `order` (and the targets) from which some target is reachable."""
-    needed = {id(t) for t in targets}
-    for t in reversed(order):  # inputs before the tensors computed from them
-        node: Node = t._node  # type: ignore[assignment]
-        if any(id(node.args[i]) in needed for i in node.parents):  # type: ignore[index]
-            needed.add(id(t))
-    return needed
-
-
 def _walk(
     root: Tensor,
     g0: Any,
@@ -158,121 +186,151 @@ def _walk(
     retain_graph: bool,
     create_graph: bool,
     targets: list[Tensor] | None,
-) -> dict[int, Any]:
-    order = topological_order(root)
-    needed = None if targets is None else _on_path_to(order, targets)
-    target_ids = set() if targets is None else {id(t) for t in targets}
-    found: dict[int, Any] = {}  # gradients of the targets, by id
-    pending: dict[int, Any] = {id(root): g0}  # summed gradients of tensors not yet processed
+) -> dict[Tensor, Any]:
+    """Propagate g0 from root to the leaves; returns the gradients of `targets`, if given
+    (else accumulates into the leaves' .grad). The loop runs once per recorded op, so it is
+    written out in one place rather than split into helpers (about half the cost)."""
+    uses = _count_uses(root)
+    needed = None if targets is None else _on_path_to(topological_order(root), targets)
+    target_set = set() if targets is None else set(targets)
+    found: dict[Tensor, Any] = {}  # gradients of the targets
+    pending: dict[Tensor, Any] = {root: g0}  # summed gradients of tensors not yet processed
     anomaly = current_mode().anomaly
     # VJPs see plain arrays and build no graph, unless the gradient is to be differentiated.
     token = switch_mode(grad_enabled=create_graph, raw_arrays=not create_graph)
+    # The walk makes no reference cycles, so the cycle collector has nothing to find here;
+    # pausing it saves it from traversing the whole graph again and again in big graphs.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        for k, t in enumerate(order):
-            order[k] = None  # type: ignore[call-overload]  # let t go once it is done
+        ready = [root]
+        while ready:
+            t = ready.pop()
             node: Node = t._node  # type: ignore[assignment]
-            g = pending.pop(id(t), None)
-            if g is not None and (needed is None or id(t) in needed):
+            op, args = node.op, node.args
+            assert args is not None  # (_count_uses raised for freed nodes)
+            g = pending.pop(t, None)  # None: no path from root reached t with a gradient
+            if g is not None and (needed is None or t in needed):
                 if t._retain_grad:
                     _accumulate(t, g)
-                if id(t) in target_ids:
-                    found[id(t)] = g
-                for p, gp in _input_grads(node, g, t, create_graph, needed):
+                if t in target_set:
+                    found[t] = g
+                # 1. The VJPs, for the inputs that require grad (and lead to a target).
+                wanted = node.parents
+                if needed is not None:
+                    wanted = tuple(i for i in wanted if args[i] in needed)
+                if create_graph:  # Tensors in, so the VJPs record their own graph
+                    grads = _recorded_vjps(op, wanted, g, t, args, node.kwargs)
+                else:  # plain arrays in: NumPy only
+                    grads = call_vjps(op, wanted, g, t.data, node.vals, node.kwargs)  # type: ignore[arg-type]
+                # 2. Each gradient made an array (or Tensor) of its input's shape and dtype,
+                #    then summed into that input's pending gradient, or into a leaf's .grad.
+                for i, gi in zip(wanted, grads, strict=True):
+                    if gi is None:
+                        continue  # the op declares no gradient for this argument: zero
+                    p = args[i]
+                    data = p.data
+                    if create_graph:
+                        if not is_tensor(gi):
+                            gi = p._wrap(np.asarray(gi))
+                    elif type(gi) is not np.ndarray:  # a NumPy scalar, a number, a Tensor
+                        gi = gi.data if is_tensor(gi) else np.asarray(gi)
+                    if gi.shape != data.shape:
+                        gi = unbroadcast(gi, data.shape, op, i)
+                    if gi.dtype is not data.dtype and gi.dtype != data.dtype:  # (`is`: fast)
+                        gi = ops.astype(gi, data.dtype)
                     if anomaly is not None:
-                        anomaly.backward(node, t, p, gp)
-                    if p._node is None:
-                        if targets is None:
-                            _accumulate(p, gp)
-                        elif id(p) in target_ids:
-                            old = found.get(id(p))
-                            found[id(p)] = gp if old is None else old + gp
+                        anomaly.backward(node, t, p, gi)
+                    if p._node is not None:
+                        old = pending.get(p)
+                        pending[p] = gi if old is None else old + gi
+                    elif targets is None:
+                        _accumulate(p, gi)
+                    elif p in target_set:
+                        old = found.get(p)
+                        found[p] = gi if old is None else old + gi
+            # 3. t's op has used its inputs: queue those whose every user is now done
+            #    (and forget them here, so that nothing but `ready` keeps them alive).
+            for i in node.parents:
+                p = args[i]
+                if p._node is not None:
+                    left = uses[p] - 1
+                    if left:
+                        uses[p] = left
                     else:
-                        old = pending.get(id(p))
-                        pending[id(p)] = gp if old is None else old + gp
+                        del uses[p]
+                        ready.append(p)
             if not retain_graph:
-                node.args = None
+                node.args = node.vals = None  # free the graph: its arrays can go now
     finally:
+        if collecting:
+            gc.enable()
         restore_mode(token)
     return found
 
 
-def _input_grads(
-    node: Node, g: Any, out: Tensor, create_graph: bool, needed: set[int] | None
-) -> list[tuple[Tensor, Any]]:
-    """(input, gradient) for each input of `node` that requires grad (and is needed)."""
-    op, args, kwargs = node.op, node.args, node.kwargs
-    assert args is not None
-    wanted = [i for i in node.parents if needed is None or id(args[i]) in needed]
-    if not wanted:
-        return []
-    if create_graph:
-        vals: Any = args
-        ans: Any = out
-    else:
-        vals = [a.data if is_tensor(a) else a for a in args]
-        ans = out.data
+def _recorded_vjps(
+    op: Primitive,
+    wanted: tuple[int, ...],
+    g: Any,
+    out: Tensor,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> list[Any]:
+    """call_vjps on Tensors (a gradient to be differentiated), with a clear error for a VJP
+    written with NumPy functions, which cannot record a graph."""
     try:
-        if op.vjp is not None:
-            res = op.vjp(g, ans, *vals, **kwargs)
-            if not isinstance(res, tuple | list):
-                res = (res,)
-            elif len(res) != len(args):
-                raise TypeError(
-                    f"{op.name}: its VJP returned {len(res)} gradients for {len(args)} "
-                    "positional arguments; return one per argument (None where there is none)"
-                )
-            grads = [(i, res[i] if i < len(res) else None) for i in wanted]
-        else:
-            grads = [(i, _vjp_for(op, i)(g, ans, *vals, **kwargs)) for i in wanted]
+        return call_vjps(op, wanted, g, out, args, kwargs)
     except TypeError as err:
-        if create_graph and "__array_ufunc__" in str(err):
+        if "__array_ufunc__" in str(err):
             raise TypeError(
                 f"{op.name}: its VJP uses NumPy functions, so it cannot be differentiated "
                 "again (needed for this higher-order derivative); write it with "
                 f"microgradnp functions (mg.exp, mg.sum, ...) instead. ({err})"
             ) from err
         raise
-    result = []
-    for i, gi in grads:
-        if gi is None:
-            continue  # the op declares no gradient for this argument: zero
-        p = args[i]
-        gi = _as_grad(gi, create_graph, p)
-        if gi.shape != p.shape:
-            gi = unbroadcast(gi, p.shape, op, i)
-        if gi.dtype != p.dtype:
-            gi = ops.astype(gi, p.dtype)
-        result.append((p, gi))
-    return result
 
 
-def _vjp_for(op: Primitive, argnum: int) -> Any:
+def call_vjps(
+    op: Primitive,
+    wanted: tuple[int, ...],
+    g: Any,
+    ans: Any,
+    vals: Sequence[Any],
+    kwargs: dict[str, Any],
+) -> list[Any]:
+    """The op's VJP results for the argument positions in `wanted` (None: no gradient).
+
+    The one place that knows the two ways a VJP can be defined (see Primitive.defvjp).
+    """
+    if op.vjp is not None:
+        res = op.vjp(g, ans, *vals, **kwargs)
+        if type(res) is not tuple and not isinstance(res, list):
+            res = (res,)  # a single gradient: the first argument's
+        elif len(res) != len(vals):
+            raise TypeError(
+                f"{op.name}: its VJP returned {len(res)} gradients for {len(vals)} "
+                "positional arguments; return one per argument (None where there is none)"
+            )
+        return [res[i] if i < len(res) else None for i in wanted]
     vjps = op.vjps
-    if vjps is None or argnum >= len(vjps):
-        detail = "defines no VJP" if op.vjp is None and vjps is None else "has no VJP for it"
-        raise NotImplementedError(
-            f"{op.name}: argument {argnum} requires grad, but {op.name} {detail}; "
-            f"define one with {op.name}.defvjp(...)"
-        )
-    vjp = vjps[argnum]
-    if vjp is None:
-        return lambda *args, **kwargs: None  # declared not differentiable in this argument
-    return vjp
-
-
-def _as_grad(g: Any, create_graph: bool, like: Tensor) -> Any:
-    """A VJP's result as an array (first order) or a Tensor (when recording)."""
-    if create_graph:
-        return g if is_tensor(g) else like._wrap(np.asarray(g))
-    if is_tensor(g):
-        return g.data  # a user VJP that built Tensors; only the values matter here
-    return g if type(g) is np.ndarray else np.asarray(g)
+    grads = []
+    for i in wanted:
+        if vjps is None or i >= len(vjps):
+            detail = "defines no VJP" if vjps is None else "has no VJP for it"
+            raise NotImplementedError(
+                f"{op.name}: argument {i} requires grad, but {op.name} {detail}; "
+                f"define one with {op.name}.defvjp(...)"
+            )
+        vjp = vjps[i]  # None: declared not differentiable in this argument
+        grads.append(None if vjp is None else vjp(g, ans, *vals, **kwargs))
+    return grads
 
 
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
     if t.grad is None:
         # A copy: g may be shared (the VJP of a + b hands the same array to both).
-        t.grad = np.array(g, dtype=t.dtype)
+        t.grad = g.copy() if g.dtype == t.data.dtype else g.astype(t.data.dtype)
     else:
         t.grad += g  # in place, into the array this function made (or the user assigned)

@@ -22,7 +22,7 @@ way round).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
@@ -59,9 +59,14 @@ class Mode:
         self.stability_warnings = stability_warnings  # ops' `lint` hooks may warn
 
     def replace(self, **changes: Any) -> Mode:
-        fields = {name: getattr(self, name) for name in self.__slots__}
-        fields.update(changes)
-        return Mode(**fields)
+        get = changes.get
+        return Mode(
+            get("grad_enabled", self.grad_enabled),
+            get("raw_arrays", self.raw_arrays),
+            get("scope", self.scope),
+            get("anomaly", self.anomaly),
+            get("stability_warnings", self.stability_warnings),
+        )
 
 
 # A ContextVar, not a global: each thread (and each asyncio task) has its own mode.
@@ -170,24 +175,27 @@ class Node:
     """The record an op leaves on its output tensor: what `backward` needs to call the VJP.
 
     `args` are the op's positional arguments as given (Tensors included: they are the
-    graph's edges); `parents` are the positions of the Tensor arguments that require grad.
-    `backward` sets `args` to None once used, unless asked to retain the graph.
-    `scope` is the nn.Module call the op was recorded in; `trace` (under detect_anomaly)
-    where in the user's code it was created.
+    graph's edges), `vals` the same with each Tensor replaced by its array (what a
+    first-order VJP receives); `parents` are the positions of the Tensor arguments that
+    require grad. `backward` sets `args` and `vals` to None once used, unless asked to
+    retain the graph. `scope` is the nn.Module call the op was recorded in; `trace` (under
+    detect_anomaly) where in the user's code it was created.
     """
 
-    __slots__ = ("op", "args", "kwargs", "parents", "scope", "trace")
+    __slots__ = ("op", "args", "vals", "kwargs", "parents", "scope", "trace")
 
     def __init__(
         self,
         op: Primitive,
         args: tuple[Any, ...],
+        vals: Sequence[Any],
         kwargs: dict[str, Any],
         parents: tuple[int, ...],
         scope: Scope | None = None,
     ) -> None:
         self.op = op
         self.args: tuple[Any, ...] | None = args
+        self.vals: Sequence[Any] | None = vals
         self.kwargs = kwargs
         self.parents = parents
         self.scope = scope
@@ -253,8 +261,8 @@ class Primitive:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         tensor_type = _Tensor
-        vals: Any = args
-        parents: tuple[int, ...] = ()
+        vals: Any = args  # the arguments with Tensors replaced by their arrays
+        parents: list[int] = []  # positions of the Tensors that require grad
         has_tensor = False
         for i, a in enumerate(args):
             if isinstance(a, tensor_type):
@@ -262,22 +270,28 @@ class Primitive:
                     vals, has_tensor = list(args), True
                 vals[i] = a.data
                 if a._requires_grad:
-                    parents += (i,)
-        if kwargs:
-            _check_settings(self, kwargs)
+                    parents.append(i)
         mode = _MODE.get()
-        if self.lint is not None and has_tensor and mode.stability_warnings:
-            self.lint(*args)
+        # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
+        # arrays out, and nothing else to do.
+        raw = mode.raw_arrays and not has_tensor
+        if not raw:
+            if kwargs:
+                _check_settings(self, kwargs)
+            if self.lint is not None and has_tensor and mode.stability_warnings:
+                self.lint(*args)
         try:
             ans = self.fun(*vals, **kwargs)
         except (ValueError, TypeError, IndexError) as err:
             raise _forward_error(self, vals, err) from err
-        if not has_tensor and mode.raw_arrays:
-            return ans  # inside a first-order backward: plain arrays in, plain arrays out
+        if raw:
+            return ans
         out = tensor_type._wrap(ans if type(ans) is np.ndarray else np.asarray(ans))
         if parents and mode.grad_enabled and self.differentiable:
             out._requires_grad = True
-            out._node = Node(self, args, kwargs, parents, mode.scope)
+            # (vals as a tuple: holding only arrays and numbers, the cycle collector stops
+            # tracking it, which keeps collections cheap in big graphs)
+            out._node = Node(self, args, tuple(vals), kwargs, tuple(parents), mode.scope)
         if mode.anomaly is not None:
             mode.anomaly.forward(self, out, vals)
         return out

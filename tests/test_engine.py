@@ -82,6 +82,29 @@ def test_backward_frees_intermediate_arrays_while_the_loss_is_still_held() -> No
     assert hidden_data() is None  # freed by backward, although `loss` is alive
 
 
+def test_backward_frees_each_intermediate_as_soon_as_it_is_done() -> None:
+    seen = {}
+
+    @mg.primitive
+    def first(x):
+        return x * 1.0
+
+    def first_vjp(g, ans, x):  # runs last: by then the later intermediates must be gone
+        seen["later intermediate alive"] = later() is not None
+        return g
+
+    first.defvjp(first_vjp)
+    w = mg.tensor(np.ones((50, 50)), requires_grad=True)
+
+    def build():
+        h = mg.tanh(first(w))
+        return (h * 2).sum(), weakref.ref(h.data)
+
+    loss, later = build()
+    loss.backward()
+    assert seen == {"later intermediate alive": False}
+
+
 def test_dropping_the_loss_frees_the_graph_without_the_cycle_collector() -> None:
     w = mg.tensor(np.ones((50, 50)), requires_grad=True)
     gc.disable()
