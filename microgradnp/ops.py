@@ -15,6 +15,9 @@ this module reaches the builtins through `builtins`.
 from __future__ import annotations
 
 import builtins
+import math
+import sys
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -227,6 +230,107 @@ def log(x: Any) -> np.ndarray:
 log.defvjp(lambda g, ans, x: g / x)
 
 
+class StabilityWarning(UserWarning):
+    """A numerically fragile expression that has a stable replacement, e.g. log(sigmoid(z)).
+
+    Shown once per source line (Python's default warning filter); turn it off with
+    `mg.stability_warnings(False)`.
+    """
+
+
+_STABILITY_ADVICE = {
+    "sigmoid": (
+        "log of a sigmoid (log(p) or log(1 - p) with p = sigmoid(z)) loses precision, and gives "
+        "an infinite loss and NaN gradients once the sigmoid saturates (p rounds to 0 or 1). "
+        "Compute the loss from the logits z instead: "
+        "mg.nn.functional.binary_cross_entropy_with_logits(z, y) is exact for every z, and its "
+        "gradient is (sigmoid(z) - y) / m. (To silence: mg.stability_warnings(False))"
+    ),
+    "softmax": (
+        "log(softmax(x)) loses precision, and gives -inf and NaN gradients once a probability "
+        "underflows to 0. Use mg.log_softmax(x, axis=...) instead (or "
+        "mg.nn.functional.cross_entropy on the logits). (To silence: "
+        "mg.stability_warnings(False))"
+    ),
+}
+
+
+def _lint_log(x: Any) -> None:
+    """log's stability lint (run before the forward): warn when x is a sigmoid or softmax."""
+    kind = _saturating_source(x)
+    if kind is not None:
+        _warn_in_user_code(_STABILITY_ADVICE[kind])
+
+
+def _node_of(a: Any) -> Any:
+    return getattr(a, "_node", None)  # a computed Tensor's record; None for constants
+
+
+def _op_name(a: Any) -> str | None:
+    node = _node_of(a)
+    return None if node is None else node.op.name
+
+
+_LOOK_THROUGH = frozenset({"sub", "add", "maximum", "minimum", "clip", "div"})
+
+
+def _saturating_source(x: Any) -> str | None:
+    """The op, sigmoid or softmax, whose output p x is made of: x is p, 1 - p, p + eps,
+    max(p, eps) or clip(p, ...) (up to three such steps), p = sigmoid(z) (also written
+    1 / (1 + exp(-z))) or softmax(z). None otherwise. Looks at a few nodes only: cheap."""
+    node, complement = _node_of(x), False
+    for _ in range(4):
+        if node is None or node.args is None:
+            return None
+        name, args = node.op.name, node.args
+        if name == "sigmoid" or (name == "softmax" and not complement):
+            return name
+        if name not in _LOOK_THROUGH:
+            return None
+        first, second = _node_of(args[0]), _node_of(args[1]) if len(args) > 1 else None
+        if name == "div":  # 1 / (1 + exp(-z))?
+            if first is None and second is not None and second.op.name == "add":
+                inner = sorted(_op_name(a) or "" for a in second.args or ())
+                return "sigmoid" if inner == ["", "exp"] else None
+            return None
+        if name == "sub":  # 1 - p
+            if first is not None:
+                return None
+            node, complement = second, True
+        elif name == "clip" or second is None:  # clip(p, ...), p + eps, max(p, eps)
+            node = first
+        elif first is None:  # eps + p, max(eps, p)
+            node = second
+        else:
+            return None
+    return None
+
+
+_PACKAGE = __name__.partition(".")[0]
+# Frames an op call from user code passes through on its way to a lint.
+_CALL_PATH = frozenset({__name__, f"{_PACKAGE}.primitive", f"{_PACKAGE}.tensor"})
+
+
+def _warn_in_user_code(message: str) -> None:
+    """Warn, attributed to the user's line that called the op (so Python's default filter
+    shows it once per line). Silent when library code made the call (a loss function's own
+    log, a VJP during a higher-order backward): the expression is not the user's."""
+    frame: Any = sys._getframe(1)
+    level = 2  # warnings.warn's stacklevel for `frame`
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module not in _CALL_PATH:
+            if module == _PACKAGE or module.startswith(_PACKAGE + "."):
+                return
+            break
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, StabilityWarning, stacklevel=level)
+
+
+log.lint = _lint_log
+
+
 @primitive
 def sqrt(x: Any) -> np.ndarray:
     """Square root; its gradient at 0 is inf, as the derivative is."""
@@ -268,15 +372,23 @@ def sigmoid(x: Any) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    t = np.empty_like(x)  # (not np.negative(x): for 0-d input that is a scalar, not an array)
-    np.negative(x, out=t)
+    t = np.negative(x)
+    if type(t) is not np.ndarray:  # 0-d input: NumPy returns a scalar, which out= cannot take
+        t = np.asarray(t)
     np.minimum(t, _EXP_CAP.get(x.dtype, 709.0), out=t)
     np.exp(t, out=t)
     t += 1
     return np.reciprocal(t, out=t)
 
 
-sigmoid.defvjp(lambda g, ans, x: g * ans * (1 - ans))
+@sigmoid.defvjp
+def _sigmoid_vjp(g: Any, ans: Any, x: Any) -> Any:
+    # g * ans * (1 - ans), with one temporary instead of three: on arrays the augmented
+    # operators work in place; on Tensors (a recorded second derivative) they record ops.
+    d = 1 - ans
+    d *= ans
+    d *= g
+    return d
 
 
 @primitive
@@ -317,14 +429,14 @@ def _kept_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
 def _unreduce(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
     """The gradient (or value) of a reduction over `axis`, broadcast back to the input's shape."""
     if not keepdims and axis is not None:
-        g = reshape(g, _kept_shape(shape, axis))
+        g = g.reshape(_kept_shape(shape, axis))
     return broadcast_to(g, shape)
 
 
 @primitive
 def sum(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
     """Sum over `axis` (None: all axes)."""
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.asarray(x).sum(axis=axis, keepdims=keepdims)
 
 
 sum.defvjp(lambda g, ans, x, axis=None, *, keepdims=False: _unreduce(g, x.shape, axis, keepdims))
@@ -333,7 +445,7 @@ sum.defvjp(lambda g, ans, x, axis=None, *, keepdims=False: _unreduce(g, x.shape,
 @primitive
 def mean(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
     """Mean over `axis` (None: all axes)."""
-    return np.mean(x, axis=axis, keepdims=keepdims)
+    return np.asarray(x).mean(axis=axis, keepdims=keepdims)
 
 
 def _mean_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, *, keepdims: bool = False) -> Any:
@@ -347,14 +459,14 @@ mean.defvjp(_mean_vjp)
 def _extreme_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, *, keepdims: bool = False) -> Any:
     # The gradient goes to the elements equal to the extreme, split evenly between ties.
     hit = x == _unreduce(ans, x.shape, axis, keepdims)
-    count = sum(hit, axis=axis, keepdims=True)
+    count = hit.sum(axis=axis, keepdims=True)
     return _unreduce(g, x.shape, axis, keepdims) * hit / count
 
 
 @primitive
 def max(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
     """Maximum over `axis`; ties share the gradient evenly."""
-    return np.max(x, axis=axis, keepdims=keepdims)
+    return np.asarray(x).max(axis=axis, keepdims=keepdims)
 
 
 max.defvjp(_extreme_vjp)
@@ -363,7 +475,7 @@ max.defvjp(_extreme_vjp)
 @primitive
 def min(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
     """Minimum over `axis`; ties share the gradient evenly."""
-    return np.min(x, axis=axis, keepdims=keepdims)
+    return np.asarray(x).min(axis=axis, keepdims=keepdims)
 
 
 min.defvjp(_extreme_vjp)
@@ -371,7 +483,7 @@ min.defvjp(_extreme_vjp)
 
 def _finite_max(x: np.ndarray, axis: Axis) -> np.ndarray:
     """max(x, axis, keepdims=True), ±inf replaced by 0: the shift that keeps exp(x - m) exact."""
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     return np.where(np.isfinite(m), m, 0.0)
 
 
@@ -380,7 +492,7 @@ def logsumexp(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarra
     """log(sum(exp(x), axis)), computed stably (no overflow at x = 1000)."""
     x = np.asarray(x)
     m = _finite_max(x, axis)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -396,20 +508,20 @@ def softmax(x: Any, axis: int = -1) -> np.ndarray:
     """exp(x) / sum(exp(x), axis), computed stably."""
     x = np.asarray(x)
     e = np.exp(x - _finite_max(x, axis))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return e / e.sum(axis=axis, keepdims=True)
 
 
-softmax.defvjp(lambda g, ans, x, axis=-1: ans * (g - sum(g * ans, axis=axis, keepdims=True)))
+softmax.defvjp(lambda g, ans, x, axis=-1: ans * (g - (g * ans).sum(axis=axis, keepdims=True)))
 
 
 @primitive
 def log_softmax(x: Any, axis: int = -1) -> np.ndarray:
     """x - logsumexp(x, axis), computed stably."""
     shifted = np.asarray(x) - _finite_max(np.asarray(x), axis)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-log_softmax.defvjp(lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True))
+log_softmax.defvjp(lambda g, ans, x, axis=-1: g - exp(ans) * g.sum(axis=axis, keepdims=True))
 
 
 # ---------------------------------------------------------------- shapes
@@ -421,7 +533,7 @@ def reshape(x: Any, shape: int | Sequence[int]) -> np.ndarray:
     return np.reshape(x, shape)
 
 
-reshape.defvjp(lambda g, ans, x, shape: reshape(g, x.shape), None)
+reshape.defvjp(lambda g, ans, x, shape: g.reshape(x.shape), None)
 
 
 @primitive
@@ -432,8 +544,8 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> np.ndarray:
 
 def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Sequence[int] | None = None) -> Any:
     if axes is None:
-        return transpose(g)
-    return transpose(g, tuple(np.argsort([a % x.ndim for a in axes]).tolist()))
+        return g.transpose()
+    return g.transpose(tuple(np.argsort([a % x.ndim for a in axes]).tolist()))
 
 
 transpose.defvjp(_transpose_vjp, None)
@@ -441,7 +553,10 @@ transpose.defvjp(_transpose_vjp, None)
 
 @primitive
 def broadcast_to(x: Any, shape: Sequence[int]) -> np.ndarray:
-    """x broadcast to `shape` (a read-only view)."""
+    """x broadcast to `shape`: a read-only view (or, when x is one number and the result
+    small, a new array: filling it is several times faster than making the view)."""
+    if getattr(x, "size", 1) == 1 and math.prod(shape) <= 4096:
+        return np.full(shape, x)
     return np.broadcast_to(x, shape)
 
 
@@ -454,10 +569,16 @@ def sum_to(x: Any, shape: Sequence[int]) -> np.ndarray:
     x = np.asarray(x)
     shape = tuple(shape)
     lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
-    )
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape) if axes else x.reshape(shape)
+    if lead < 0:
+        raise ValueError(f"shape {x.shape} is not a broadcast of shape {shape}")
+    axes = list(range(lead))  # the axes broadcasting added in front
+    for i, n in enumerate(shape):
+        if n != x.shape[lead + i]:
+            if n != 1:
+                raise ValueError(f"shape {x.shape} is not a broadcast of shape {shape}")
+            axes.append(lead + i)  # a length-1 axis that broadcasting stretched
+    summed = x.sum(axis=tuple(axes), keepdims=True) if axes else x
+    return summed.reshape(shape) if lead else summed
 
 
 sum_to.defvjp(lambda g, ans, x, shape: broadcast_to(g, x.shape), None)
@@ -575,7 +696,8 @@ scatter_add.defvjp(lambda g, ans, values, index, *, shape: getitem(g, index), No
 
 
 def _check_matmul(a: Any, b: Any) -> None:
-    sa, sb = np.shape(a), np.shape(b)
+    sa = a.shape if type(a) is np.ndarray else np.shape(a)
+    sb = b.shape if type(b) is np.ndarray else np.shape(b)
     if not sa or not sb:
         raise ValueError(
             f"matmul: {sa} @ {sb}: matmul needs operands with at least one axis; use * to "
@@ -605,25 +727,29 @@ def _array(x: Any) -> Any:
 
 def _mT(x: Any) -> Any:
     """x with its last two axes swapped."""
-    return x.T if x.ndim == 2 else transpose(x, (*range(x.ndim - 2), x.ndim - 1, x.ndim - 2))
+    return x.T if x.ndim == 2 else x.transpose((*range(x.ndim - 2), x.ndim - 1, x.ndim - 2))
+
+
+# The matmul VJPs use `@`, `.reshape` and `.T`, which arrays and Tensors both have: plain
+# NumPy calls in a first-order backward, recorded ops when differentiating again.
 
 
 def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
     b = _array(b)
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n), or (k,) @ (k,) -> ()
-        return reshape(g, (*np.shape(g), 1)) * b if a.ndim > 1 else g * b
+        return g.reshape((*g.shape, 1)) * b if a.ndim > 1 else g * b
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
-        return reshape(matmul(b, reshape(g, (*np.shape(g), 1))), b.shape[:-1])
-    return matmul(g, _mT(b))
+        return (b @ g.reshape((*g.shape, 1))).reshape(b.shape[:-1])
+    return g @ _mT(b)
 
 
 def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
     a = _array(a)
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m), or (k,) @ (k,) -> ()
-        return reshape(a, (-1, 1)) * reshape(g, (*np.shape(g)[:-1], 1, -1)) if b.ndim > 1 else g * a
+        return a.reshape((-1, 1)) * g.reshape((*g.shape[:-1], 1, -1)) if b.ndim > 1 else g * a
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
-        return matmul(reshape(g, (-1,)), reshape(a, (-1, a.shape[-1])))
-    return matmul(_mT(a), g)
+        return g.reshape(-1) @ a.reshape((-1, a.shape[-1]))
+    return _mT(a) @ g
 
 
 matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)

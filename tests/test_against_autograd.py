@@ -13,6 +13,9 @@ from op_table import OP_CASES, OpCase
 
 import microgradnp as mg
 
+# These tests build the naive loss on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::microgradnp.ops.StabilityWarning")
+
 autograd = pytest.importorskip("autograd")
 anp = pytest.importorskip("autograd.numpy")
 

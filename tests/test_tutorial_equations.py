@@ -14,6 +14,9 @@ from conftest import assert_close
 import microgradnp as mg
 from microgradnp.nn.functional import binary_cross_entropy_with_logits
 
+# These tests build the naive loss on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::microgradnp.ops.StabilityWarning")
+
 
 # ---------------------------------------------------------------- the tutorial, verbatim
 def sigmoid(z):

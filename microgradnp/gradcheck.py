@@ -1,0 +1,962 @@
+"""Checking gradients: where a hand-derived or hand-written gradient is wrong, not just whether.
+
+- `gradcheck(f, *inputs)`: reverse mode against central finite differences for a whole
+  function; the error names the input and the element.
+- `check_graph(root)`: every recorded op's VJP against finite differences of that op alone;
+  finds the one wrong `defvjp` in a graph (`node 7: sigmoid (3, 400): VJP wrong, ...`).
+- `compare_grads(manual, auto)`: your hand-derived gradients against autodiff's, by name, as
+  a table (`mg.draw_graph(root, highlight=report)` colours the failures).
+- `detect_anomaly()`: the first op whose value or gradient becomes NaN/Inf raises, naming the
+  line of your code that called it.
+- `stability_warnings(enabled)`: the switch for `StabilityWarning` (`log(sigmoid(z))` and
+  friends; the lint itself lives next to `log` in ops.py).
+
+Errors are measured the same way throughout: an element passes when
+|x - reference| <= atol + rtol * |reference| (NumPy's `isclose`); "rel err" is
+|x - reference| / max(|x|, |reference|, atol), so values near zero do not inflate it.
+"""
+
+from __future__ import annotations
+
+import linecache
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import Token
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from . import engine
+from .ops import StabilityWarning
+from .primitive import (
+    Mode,
+    Node,
+    Primitive,
+    _ModeSwitch,
+    is_tensor,
+    restore_mode,
+    switch_mode,
+)
+from .tensor import Tensor
+
+__all__ = [
+    "GradReport",
+    "GradRow",
+    "GradcheckError",
+    "GraphReport",
+    "NodeCheck",
+    "SourceLocation",
+    "StabilityWarning",
+    "check_graph",
+    "compare_grads",
+    "detect_anomaly",
+    "gradcheck",
+    "stability_warnings",
+]
+
+Index = tuple[int, ...]
+
+
+# ---------------------------------------------------------------- measuring a difference
+
+
+@dataclass(frozen=True)
+class _Diff:
+    """How far `actual` is from `reference` (same shape), elementwise."""
+
+    ok: bool
+    max_abs_err: float
+    max_rel_err: float
+    worst_index: Index  # the element furthest outside its tolerance (or closest to it)
+    actual: float  # the two values there
+    reference: float
+    failing: int  # how many elements are outside tolerance
+
+
+def _diff(actual: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> _Diff:
+    a = np.asarray(actual, dtype=np.float64)
+    r = np.asarray(reference, dtype=np.float64)
+    if a.size == 0:
+        return _Diff(True, 0.0, 0.0, (0,) * a.ndim, math.nan, math.nan, 0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        diff = np.where(a == r, 0.0, np.abs(a - r))  # (inf == inf: no difference)
+        allowed = atol + rtol * np.abs(r)
+        bad = ~(diff <= allowed)  # NaN is bad
+        scale = np.maximum(np.maximum(np.abs(a), np.abs(r)), atol)
+        rel = np.where(diff == 0, 0.0, diff / scale)
+        ratio = np.divide(diff, allowed, out=np.where(diff > 0, np.inf, 0.0), where=allowed > 0)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    flat = int(np.argmax(ratio))
+    worst = tuple(int(i) for i in np.unravel_index(flat, a.shape))
+    return _Diff(
+        ok=not bool(bad.any()),
+        max_abs_err=float(np.max(diff)),
+        max_rel_err=float(np.max(rel)),
+        worst_index=worst,
+        actual=float(a.reshape(-1)[flat]),
+        reference=float(r.reshape(-1)[flat]),
+        failing=int(bad.sum()),
+    )
+
+
+def _num(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _err(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _where(index: Index) -> str:
+    return "the value" if not index else f"element {index}"
+
+
+# ---------------------------------------------------------------- gradcheck
+
+
+class GradcheckError(AssertionError):
+    """gradcheck found reverse-mode gradients that finite differences do not confirm.
+
+    An AssertionError, like a failed test assertion (and JAX's `check_grads`). The first
+    failing input is described by the attributes; the message lists every failing input.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        input_index: int,
+        input_name: str | None,
+        index: Index,
+        reverse: float,
+        numerical: float,
+        abs_err: float,
+        rel_err: float,
+    ) -> None:
+        super().__init__(message)
+        self.input_index = input_index
+        self.input_name = input_name
+        self.index = index
+        self.reverse = reverse
+        self.numerical = numerical
+        self.abs_err = abs_err
+        self.rel_err = rel_err
+
+
+class _Input(NamedTuple):
+    value: Any  # what f receives when the input is not differentiated
+    array: np.ndarray | None  # float64 copy when it is differentiated
+    name: str | None
+
+
+def _gradcheck_input(x: Any, marked_only: bool) -> _Input:
+    """How gradcheck treats input x: differentiated (a float64 copy) or passed unchanged."""
+    is_tensor_ = isinstance(x, Tensor)
+    name = x.name if is_tensor_ else None
+    if marked_only and not (is_tensor_ and x.requires_grad):
+        return _Input(x, None, name)
+    arr = x.data if is_tensor_ else np.asarray(x)
+    if arr.dtype.kind != "f":
+        return _Input(x, None, name)  # integer labels, indices, masks
+    return _Input(x, np.array(arr, dtype=np.float64, order="C"), name)
+
+
+def _scalar_value(out: Any, caller: str) -> float:
+    data = out.data if isinstance(out, Tensor) else np.asarray(out)
+    if data.size != 1:
+        raise TypeError(
+            f"{caller}: f must return a scalar (one-element) Tensor, but it returned shape "
+            f"{data.shape}. Reduce it, e.g. lambda x: f(x).sum(), or check a random projection "
+            f"of every output: w = np.random.default_rng(0).normal(size={data.shape}); "
+            "lambda x: (f(x) * w).sum()"
+        )
+    if data.dtype.kind not in "fiub":
+        raise TypeError(f"{caller}: f returned a value of dtype {data.dtype}, not a number")
+    return float(data.reshape(()))
+
+
+def gradcheck(
+    f: Callable[..., Any],
+    *inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> bool:
+    """Check f's reverse-mode gradients against central finite differences; return True.
+
+    `f(*inputs)` must return a scalar (one-element) Tensor. Differentiated: the inputs that
+    are Tensors with requires_grad=True (PyTorch's convention), or, when there are none,
+    every floating-point input (JAX's); the others (integer labels, data) are passed
+    unchanged. The differentiated ones are copied to float64 (this checks the math, not
+    float32 rounding) and f receives them as Tensors. Each element is moved by ±eps; it passes when
+    |reverse - numerical| <= atol + rtol * |numerical|. Costs 2 calls of f per element: for
+    small inputs. Leaves every `.grad` alone.
+
+    Raises GradcheckError naming each failing input (index and name), its worst element,
+    both values and the abs and rel error.
+    """
+    marked_only = any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+    specs = [_gradcheck_input(x, marked_only) for x in inputs]
+    arrays = {i: s.array for i, s in enumerate(specs) if s.array is not None}
+    wrt = list(arrays)
+    if not wrt:
+        raise ValueError(
+            "gradcheck: no input to differentiate: every input is an integer (labels and "
+            "indices are constants). Pass floating-point arrays or numbers (1.0, not 1)"
+        )
+
+    leaves = {i: Tensor(arrays[i], requires_grad=True, name=specs[i].name) for i in wrt}
+    token = switch_mode(grad_enabled=True)
+    try:
+        out = f(*[leaves.get(i, s.value) for i, s in enumerate(specs)])
+        value = _scalar_value(out, "gradcheck")
+        if not math.isfinite(value):
+            raise ValueError(
+                f"gradcheck: f(*inputs) = {value}; gradients can only be checked where f is finite"
+            )
+        if isinstance(out, Tensor) and out.requires_grad:
+            found = engine.gradients(out, [leaves[i] for i in wrt], create_graph=False)
+        else:  # f does not depend on its inputs
+            found = [None] * len(wrt)
+    finally:
+        restore_mode(token)
+    reverse = {
+        i: np.zeros_like(leaves[i].data) if g is None else np.asarray(g, dtype=np.float64)
+        for i, g in zip(wrt, found, strict=True)
+    }
+
+    # Finite differences: f sees Tensors wrapping the arrays perturbed in place.
+    views = {i: Tensor._wrap(a) for i, a in arrays.items()}
+    call_args = [views.get(i, s.value) for i, s in enumerate(specs)]
+
+    def value_at() -> float:
+        return _scalar_value(f(*call_args), "gradcheck")
+
+    failures: list[tuple[int, _Diff]] = []
+    token = switch_mode(grad_enabled=False)
+    try:
+        for i in wrt:
+            numerical = _central_differences(value_at, arrays[i], eps)
+            d = _diff(reverse[i], numerical, atol, rtol)
+            if not d.ok:
+                failures.append((i, d))
+    finally:
+        restore_mode(token)
+    if failures:
+        raise _gradcheck_error(failures, specs, eps, atol, rtol)
+    return True
+
+
+def _central_differences(value_at: Callable[[], float], x: np.ndarray, eps: float) -> np.ndarray:
+    """d value / d x by central differences, moving each element of x in place (restored)."""
+    flat = x.reshape(-1)  # a view: x is a C-contiguous copy we own
+    out = np.empty(flat.shape, dtype=np.float64)
+    for j in range(flat.size):
+        old = flat[j]
+        flat[j] = old + eps
+        up = value_at()
+        flat[j] = old - eps
+        down = value_at()
+        flat[j] = old
+        out[j] = (up - down) / (2 * eps)
+    return out.reshape(x.shape)
+
+
+def _gradcheck_error(
+    failures: list[tuple[int, _Diff]],
+    specs: list[_Input],
+    eps: float,
+    atol: float,
+    rtol: float,
+) -> GradcheckError:
+    lines = ["gradcheck: reverse-mode and finite-difference gradients differ"]
+    for i, d in failures:
+        spec = specs[i]
+        label = f"input {i}" + (f" ({spec.name!r})" if spec.name else "")
+        shape = spec.array.shape if spec.array is not None else ()
+        abs_err, rel_err = abs(d.actual - d.reference), _rel(d.actual, d.reference, atol)
+        lines.append(
+            f"  {label}, shape {shape}: at {_where(d.worst_index)} reverse mode gives "
+            f"{_num(d.actual)}, finite differences {_num(d.reference)} (abs err "
+            f"{_err(abs_err)}, rel err {_err(rel_err)}); {d.failing} of "
+            f"{max(1, int(np.prod(shape)))} elements differ"
+        )
+    lines.append(
+        f"  (tolerance atol={atol:g} + rtol={rtol:g} * |finite difference|, eps={eps:g}). "
+        "If an input is within eps of a kink (relu, abs, max, clip), move it away; otherwise "
+        "a gradient is wrong: mg.check_graph(f(*inputs)) points at the op with the wrong VJP"
+    )
+    i, d = failures[0]
+    return GradcheckError(
+        "\n".join(lines),
+        input_index=i,
+        input_name=specs[i].name,
+        index=d.worst_index,
+        reverse=d.actual,
+        numerical=d.reference,
+        abs_err=abs(d.actual - d.reference),
+        rel_err=_rel(d.actual, d.reference, atol),
+    )
+
+
+def _rel(a: float, b: float, atol: float) -> float:
+    """The rel err of one element (see the module docstring)."""
+    if a == b:
+        return 0.0
+    scale = max(abs(a), abs(b), atol)
+    return abs(a - b) / scale if scale > 0 else math.inf
+
+
+# ---------------------------------------------------------------- check_graph
+
+
+@dataclass(frozen=True)
+class ArgCheck:
+    """One argument of one op: its VJP against finite differences of the op."""
+
+    position: int
+    shape: Index
+    ok: bool
+    max_abs_err: float
+    max_rel_err: float
+    worst_index: Index
+    vjp: float  # the VJP's value at worst_index
+    numerical: float  # the finite-difference value there
+    checked: int  # elements checked (a random sample when the argument is large)
+    kinks: int  # elements accepted as subgradients at a kink (relu at 0, ties in max)
+
+
+@dataclass(frozen=True)
+class NodeCheck:
+    """The check of op #number (numbered as in graph pictures: op #1 is computed first)."""
+
+    number: int
+    op: str
+    shape: Index  # the op's output shape
+    args: tuple[ArgCheck, ...]  # one per argument that requires grad
+    error: str | None  # the VJP (or the forward) raised, or returned a wrong shape
+    name: str | None  # the output tensor's name, if it has one
+    trace: SourceLocation | None  # where the op was created (under detect_anomaly)
+    n_args: int  # how many positional arguments the op has
+    skipped: str | None = None  # why the op was not checked (not an error)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(a.ok for a in self.args)
+
+    def __str__(self) -> str:
+        head = f"node {self.number}: {self.op} {self.shape}"
+        if self.error is not None:
+            text = f"{head}: {self.error}"
+        elif self.skipped is not None:
+            text = f"{head}: not checked ({self.skipped})"
+        elif self.ok:
+            err = max((a.max_abs_err for a in self.args), default=0.0)
+            kinks = sum(a.kinks for a in self.args)
+            sampled = any(a.checked < int(np.prod(a.shape)) for a in self.args)
+            text = f"{head}: ok (max abs err {_err(err)}"
+            text += f", {kinks} element(s) at kinks" if kinks else ""
+            text += ", sampled elements" if sampled else ""
+            text += ")"
+        else:
+            parts = []
+            for a in self.args:
+                if a.ok:
+                    continue
+                which = f" for argument {a.position} {a.shape}" if self.n_args > 1 else ""
+                parts.append(
+                    f"VJP wrong{which}, max rel err {_err(a.max_rel_err)} (at "
+                    f"{_where(a.worst_index)}: VJP {_num(a.vjp)}, finite differences "
+                    f"{_num(a.numerical)})"
+                )
+            text = f"{head}: " + "; ".join(parts)
+        if self.name:
+            text += f" [{self.name}]"
+        if self.trace is not None:
+            text += f"  (created at {self.trace})"
+        return text
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    """check_graph's result: one NodeCheck per recorded op, in graph-picture numbering."""
+
+    nodes: tuple[NodeCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(n.ok for n in self.nodes)
+
+    @property
+    def failed(self) -> list[NodeCheck]:
+        return [n for n in self.nodes if not n.ok]
+
+    def failed_nodes(self) -> list[int]:
+        """The numbers of the ops whose VJP is wrong (as in the graph picture)."""
+        return [n.number for n in self.failed]
+
+    def failed_names(self) -> list[str]:
+        """Names of the tensors computed by wrong ops (for draw_graph's highlight)."""
+        return [n.name for n in self.failed if n.name]
+
+    def __iter__(self) -> Iterator[NodeCheck]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __str__(self) -> str:
+        bad = len(self.failed)
+        head = f"check_graph: {len(self.nodes)} ops, " + (
+            "every VJP agrees with finite differences" if not bad else f"{bad} with a wrong VJP"
+        )
+        return "\n".join([head, *(str(n) for n in self.nodes)])
+
+    __repr__ = __str__
+
+
+def check_graph(
+    root: Tensor,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    rng: np.random.Generator | int = 0,
+    max_elements: int = 4096,
+) -> GraphReport:
+    """Check the VJP of every op recorded in root's graph against finite differences.
+
+    Each op is checked alone, at the values it was recorded with (copied to float64): its
+    VJP, given a random cotangent `g` (from `rng`), must equal the finite-difference
+    gradient of sum(g * op(args)) with respect to each argument that requires grad. An
+    element also passes when the VJP's value lies between the one-sided differences (a
+    kink: any subgradient there is a valid convention). Arguments with more than
+    `max_elements` elements are checked on a random sample of that many.
+
+    Ops are numbered as in graph pictures (op #1 is computed first). The graph must not
+    have been freed: check before `backward()`, or pass `retain_graph=True` to it.
+    """
+    if not isinstance(root, Tensor):
+        raise TypeError(f"check_graph: expected the Tensor a graph ends in, got {type(root)}")
+    if root._node is None:
+        raise ValueError(
+            "check_graph: this tensor was not computed by a recorded op, so there is no graph "
+            "to check. Compute it from tensors with requires_grad=True, outside mg.no_grad()"
+        )
+    order = engine.topological_order(root, allow_freed=True)
+    freed = [t._node.op.name for t in order if t._node is not None and t._node.args is None]
+    if freed:
+        raise RuntimeError(
+            f"check_graph: the graph was freed by backward() (at least through {freed[0]}), so "
+            "the ops' arguments are gone. Build it again (run the forward computation once "
+            "more), or call backward(retain_graph=True)"
+        )
+    gen = np.random.default_rng(rng)
+    checks = [
+        _check_node(k, t, gen, eps=eps, atol=atol, rtol=rtol, max_elements=max_elements)
+        for k, t in enumerate(reversed(order), start=1)
+    ]
+    return GraphReport(tuple(checks))
+
+
+def _float64(value: Any) -> Any:
+    """An argument's value for the check: float arrays copied to float64 (we perturb them)."""
+    data = value.data if is_tensor(value) else value
+    if isinstance(data, np.ndarray | np.generic) and data.dtype.kind == "f":
+        return np.array(data, dtype=np.float64, order="C")
+    return data
+
+
+def _check_node(
+    number: int,
+    t: Tensor,
+    rng: np.random.Generator,
+    *,
+    eps: float,
+    atol: float,
+    rtol: float,
+    max_elements: int,
+) -> NodeCheck:
+    node: Node = t._node  # type: ignore[assignment]
+    op, kwargs = node.op, node.kwargs
+    args: tuple[Any, ...] = node.args  # type: ignore[assignment]
+    vals = [_float64(a) for a in args]
+
+    def result(checks: list[ArgCheck], error: str | None, skipped: str | None = None) -> NodeCheck:
+        return NodeCheck(
+            number, op.name, t.shape, tuple(checks), error, t.name, node.trace, len(args), skipped
+        )
+
+    # VJPs see plain arrays and return plain arrays, as during an ordinary backward.
+    token = switch_mode(grad_enabled=False, raw_arrays=True, anomaly=None)
+    checks: list[ArgCheck] = []
+    try:
+        with np.errstate(all="ignore"):
+            ans = np.asarray(op.fun(*vals, **kwargs))
+            parents = [i for i in node.parents if np.asarray(vals[i]).dtype.kind == "f"]
+            if ans.dtype.kind != "f" or not parents:
+                return result([], None, skipped="not floating-point: no derivative to check")
+            g = rng.standard_normal(ans.shape)
+            h = (
+                eps
+                if ans.dtype == np.float64
+                else max(eps, float(np.finfo(ans.dtype).eps) ** (1 / 3))
+            )
+            for i in parents:
+                try:
+                    vjp = _local_vjp(op, i, g, ans, vals, kwargs, np.shape(vals[i]))
+                except Exception as err:  # a broken VJP is what this tool is for: report it
+                    return result(checks, f"VJP error: {type(err).__name__}: {err}")
+                checks.append(
+                    _check_arg(op, i, vals, kwargs, g, vjp, h, atol, rtol, rng, max_elements)
+                )
+    except Exception as err:
+        return result(checks, f"forward error: {type(err).__name__}: {err}")
+    finally:
+        restore_mode(token)
+    return result(checks, None)
+
+
+def _local_vjp(
+    op: Primitive,
+    i: int,
+    g: np.ndarray,
+    ans: np.ndarray,
+    vals: list[Any],
+    kwargs: dict[str, Any],
+    shape: Index,
+) -> np.ndarray:
+    """Argument i's gradient from op's VJP, as the engine computes it (unbroadcast)."""
+    (gi,) = engine.call_vjps(op, (i,), g, ans, vals, kwargs)
+    if gi is None:
+        return np.zeros(shape)  # declared: no gradient for this argument
+    gi = np.asarray(gi.data if is_tensor(gi) else gi, dtype=np.float64)
+    if gi.shape != shape:
+        gi = np.asarray(engine.unbroadcast(gi, shape, op, i), dtype=np.float64)
+    return gi
+
+
+def _check_arg(
+    op: Primitive,
+    i: int,
+    vals: list[Any],
+    kwargs: dict[str, Any],
+    g: np.ndarray,
+    vjp: np.ndarray,
+    h: float,
+    atol: float,
+    rtol: float,
+    rng: np.random.Generator,
+    max_elements: int,
+) -> ArgCheck:
+    x = vals[i]
+    shape = np.shape(x)
+    size = int(np.prod(shape))
+    flat_x = x.reshape(-1)  # a view of our float64 copy
+    picked = np.arange(size)
+    if size > max_elements:
+        picked = np.sort(rng.choice(size, size=max_elements, replace=False))
+
+    def value() -> float:  # sum(g * op(args)); computed at once, as op may return a view of x
+        return float(np.vdot(g, np.asarray(op.fun(*vals, **kwargs), dtype=np.float64)))
+
+    centre = value()
+    central = np.empty(len(picked))
+    lo = np.empty(len(picked))
+    hi = np.empty(len(picked))
+    for k, j in enumerate(picked):
+        old = flat_x[j]
+        flat_x[j] = old + h
+        up = value()
+        flat_x[j] = old - h
+        down = value()
+        flat_x[j] = old
+        central[k] = (up - down) / (2 * h)
+        forward, backward = (up - centre) / h, (centre - down) / h
+        lo[k], hi[k] = min(forward, backward), max(forward, backward)
+    analytic = vjp.reshape(-1)[picked]
+    tol = atol + rtol * np.abs(central)
+    smooth_ok = np.abs(analytic - central) <= tol
+    kink_ok = (analytic >= lo - tol) & (analytic <= hi + tol)
+    at_kink = ~smooth_ok & kink_ok
+    reference = np.where(at_kink, analytic, central)  # a kink's subgradient is accepted as is
+    d = _diff(analytic, reference, atol, rtol)
+    worst = tuple(int(n) for n in np.unravel_index(int(picked[d.worst_index[0]]), shape))
+    return ArgCheck(
+        position=i,
+        shape=tuple(shape),
+        ok=d.ok,
+        max_abs_err=d.max_abs_err,
+        max_rel_err=d.max_rel_err,
+        worst_index=worst,
+        vjp=d.actual,
+        numerical=d.reference,
+        checked=len(picked),
+        kinks=int(at_kink.sum()),
+    )
+
+
+# ---------------------------------------------------------------- compare_grads
+
+
+@dataclass(frozen=True)
+class GradRow:
+    """One name of compare_grads: the manual gradient against the automatic one."""
+
+    name: str
+    manual_shape: Index | None  # None: missing on that side
+    auto_shape: Index | None
+    ok: bool
+    max_abs_err: float  # nan when not comparable
+    max_rel_err: float
+    worst_index: Index | None
+    manual: float | None  # the values at worst_index
+    auto: float | None
+    note: str  # why it failed, or a hint at the mistake ("" when ok)
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.manual_shape is not None and self.manual_shape == self.auto_shape
+
+
+@dataclass(frozen=True)
+class GradReport:
+    """compare_grads' result: `.ok`, one row per name, a table as `str(report)`."""
+
+    rows: tuple[GradRow, ...]
+    rtol: float
+    atol: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def failed_names(self) -> list[str]:
+        """The names whose gradients disagree (draw_graph colours tensors with these names)."""
+        return [r.name for r in self.rows if not r.ok]
+
+    def __getitem__(self, name: str) -> GradRow:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[GradRow]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __str__(self) -> str:
+        failed = self.failed_names()
+        verdict = "all agree" if not failed else f"{len(failed)} of {len(self.rows)} differ"
+        head = f"compare_grads: {verdict} (rtol={self.rtol:g}, atol={self.atol:g})"
+        table = [("name", "shape", "max abs err", "max rel err", "worst at", "manual", "auto", "")]
+        for r in self.rows:
+            if r.manual_shape is None or r.auto_shape is None:
+                shape = str(r.manual_shape if r.auto_shape is None else r.auto_shape)
+            elif r.shape_ok:
+                shape = str(r.manual_shape)
+            else:
+                shape = f"{r.manual_shape} vs {r.auto_shape}"
+            comparable = r.worst_index is not None
+            verdict_r = "ok" if r.ok else "FAIL"
+            table.append(
+                (
+                    r.name,
+                    shape,
+                    _err(r.max_abs_err) if comparable else "-",
+                    _err(r.max_rel_err) if comparable else "-",
+                    str(r.worst_index) if comparable else "-",
+                    _num(r.manual) if r.manual is not None else "-",
+                    _num(r.auto) if r.auto is not None else "-",
+                    verdict_r + (f"  {r.note}" if r.note else ""),
+                )
+            )
+        widths = [max(len(row[c]) for row in table) for c in range(len(table[0]) - 1)]
+        lines = [head]
+        for row in table:
+            cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)]
+            lines.append("  ".join([*cells, row[-1]]).rstrip())
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def compare_grads(
+    manual: Mapping[str, Any],
+    auto: Mapping[str, Any],
+    *,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+) -> GradReport:
+    """Compare hand-derived gradients with automatic ones, name by name.
+
+    `manual` maps names to arrays (e.g. the tutorial's dW1...); `auto` maps the same names to
+    Tensors (their `.grad` is compared) or arrays (from `mg.grad`). An element agrees when
+    |manual - auto| <= atol + rtol * |auto| (np.allclose's defaults). Missing names, a
+    `.grad` of None and shape mismatches are rows that fail, not exceptions. Use the
+    tensors' names as keys (`mg.tensor(..., name="W1")`) so that
+    `mg.draw_graph(root, highlight=report)` can colour the failures.
+    """
+    for side, mapping in (("manual", manual), ("auto", auto)):
+        if not isinstance(mapping, Mapping):
+            raise TypeError(
+                f"compare_grads: {side} must be a mapping from names to gradients, e.g. "
+                f"{{'W1': dW1, 'b1': db1}}, got {type(mapping).__name__}"
+            )
+    names = list(manual) + [n for n in auto if n not in manual]
+    rows = [_compare_one(str(n), manual, auto, rtol, atol) for n in names]
+    return GradReport(tuple(rows), rtol, atol)
+
+
+def _compare_one(
+    name: str, manual: Mapping[str, Any], auto: Mapping[str, Any], rtol: float, atol: float
+) -> GradRow:
+    def fail(note: str, m_shape: Index | None = None, a_shape: Index | None = None) -> GradRow:
+        return GradRow(name, m_shape, a_shape, False, math.nan, math.nan, None, None, None, note)
+
+    m: np.ndarray | None = None
+    if name in manual:
+        m_or_why = _as_array(manual[name])
+        if isinstance(m_or_why, str):
+            return fail(f"manual: {m_or_why}")
+        m = m_or_why
+    m_shape = None if m is None else m.shape
+    if name not in auto:
+        return fail("missing in auto", m_shape)
+    a_val = auto[name]
+    if isinstance(a_val, Tensor) and a_val.grad is None:
+        return fail(
+            "auto: .grad is None (backward() not run yet? does the loss depend on it? "
+            "requires_grad=True?)",
+            m_shape,
+            a_val.shape,
+        )
+    a = _as_array(a_val.grad if isinstance(a_val, Tensor) else a_val)
+    if isinstance(a, str):
+        return fail(f"auto: {a}", m_shape)
+    if m is None:
+        return fail("missing in manual", None, a.shape)
+    if m.shape != a.shape:
+        return fail(f"shape mismatch{_shape_hint(m, a, rtol, atol)}", m.shape, a.shape)
+    d = _diff(m, a, atol, rtol)
+    note = "" if d.ok else _factor_hint(m, a, rtol, atol)
+    if not d.ok and d.failing:
+        note = f"{d.failing} of {max(1, m.size)} elements differ" + (f"; {note}" if note else "")
+    return GradRow(
+        name,
+        m.shape,
+        a.shape,
+        d.ok,
+        d.max_abs_err,
+        d.max_rel_err,
+        d.worst_index,
+        d.actual,
+        d.reference,
+        note,
+    )
+
+
+def _as_array(x: Any) -> np.ndarray | str:
+    """A gradient as a float64 array, or why it is not one."""
+    if x is None:
+        return "None instead of a gradient"
+    try:
+        return np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        return f"not an array of numbers ({type(x).__name__}: {err})"
+
+
+def _factor_hint(m: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> str:
+    """Name a classic mistake when manual is a constant multiple of auto (1/m forgotten...)."""
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(a))):
+        return "non-finite values"
+    big = np.abs(a) > atol
+    if not big.any():
+        return ""
+    c = float(np.median(m[big] / a[big]))
+    if c == 0 or not np.allclose(m, c * a, rtol=rtol, atol=atol):
+        return ""
+    if np.isclose(c, -1.0):
+        return "manual = -auto: the sign is flipped"
+    for k, text in ((c, "manual = {n} x auto: a factor 1/{n} missing"), (1 / c, "")):
+        n = round(k)
+        if n >= 2 and np.isclose(k, n, rtol=1e-6):
+            if text:
+                return text.format(n=n) + " (a forgotten 1/m, or a sum for a mean?)"
+            return f"auto = {n} x manual: an extra factor 1/{n}"
+    return f"manual = {c:.4g} x auto: a constant factor is off"
+
+
+def _shape_hint(m: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> str:
+    if m.size != a.size:
+        return ""
+    if m.ndim == 2 and m.shape == a.shape[::-1] and np.allclose(m.T, a, rtol=rtol, atol=atol):
+        return ": manual is the transpose of auto"
+    if np.allclose(m.reshape(a.shape), a, rtol=rtol, atol=atol):
+        return ": same values, different shape (keepdims=True? a reshape?)"
+    return ""
+
+
+# ---------------------------------------------------------------- detect_anomaly
+
+
+class SourceLocation(NamedTuple):
+    """Where in the user's code an op was called (the first frame outside microgradnp)."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    @property
+    def code(self) -> str:
+        return linecache.getline(self.filename, self.lineno).strip()
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno} (in {self.function})"
+
+
+_PACKAGE = __name__.partition(".")[0]
+
+
+def _user_location() -> SourceLocation | None:
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module != _PACKAGE and not module.startswith(_PACKAGE + "."):
+            code = frame.f_code
+            return SourceLocation(code.co_filename, frame.f_lineno, code.co_name)
+        frame = frame.f_back
+    return None
+
+
+def _is_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "fc":
+        return bool(np.isfinite(value).all())
+    return True  # ints, bools, indices, shapes
+
+
+def _non_finite_kinds(data: np.ndarray) -> str:
+    kinds = []
+    if np.isnan(data).any():
+        kinds.append("NaN")
+    if np.isposinf(data).any():
+        kinds.append("inf")
+    if np.isneginf(data).any():
+        kinds.append("-inf")
+    return "/".join(kinds)
+
+
+def _first_bad(data: np.ndarray) -> Index:
+    flat = int(np.argmax(~np.isfinite(data.reshape(-1))))
+    return tuple(int(i) for i in np.unravel_index(flat, data.shape))
+
+
+def _called_at(op_name: str, where: SourceLocation | None) -> str:
+    if where is None:
+        return (
+            f"{op_name} was recorded outside detect_anomaly(), so where is unknown: build the "
+            "graph inside the `with mg.detect_anomaly():` block to see the line"
+        )
+    code = where.code
+    return f"{op_name} was called at {where}" + (f":\n    {code}" if code else "")
+
+
+class _AnomalyDetector:
+    """Checks every op's output and every gradient for NaN/Inf (see Mode.anomaly)."""
+
+    def forward(self, op: Primitive, out: Tensor, vals: Any) -> None:
+        where = None
+        if out._node is not None:
+            out._node.trace = where = _user_location()
+        data = out.data
+        if data.dtype.kind not in "fc" or np.isfinite(data).all():
+            return
+        if not all(_is_finite(v) for v in vals):
+            return  # not this op's doing: an input was already NaN/Inf
+        index = _first_bad(data)
+        shapes = ", ".join(str(np.shape(v)) for v in vals if _is_number(v))
+        there = ", ".join(_value_at(v, index, data.shape) for v in vals)
+        raise FloatingPointError(
+            f"detect_anomaly: {op.name} produced {_non_finite_kinds(data)} from finite inputs: "
+            f"output {data.shape}, inputs {shapes}; first at {_where(index)}: "
+            f"{op.name}({there}) = {_num(float(data[index]))}.\n"
+            + _called_at(op.name, where or _user_location())
+        )
+
+    def backward(self, node: Node, out: Tensor, inp: Tensor, grad: Any) -> None:
+        data = np.asarray(grad.data if is_tensor(grad) else grad)
+        if data.dtype.kind not in "fc" or np.isfinite(data).all():
+            return
+        args = node.args or ()
+        position = next((i for i in node.parents if args[i] is inp), None)
+        which = "an argument" if position is None else f"argument {position}"
+        index = _first_bad(data)
+        value = float(inp.data[index]) if inp.data.shape == data.shape else None
+        raise FloatingPointError(
+            f"detect_anomaly: during backward, {node.op.name}'s VJP gave {which} (shape "
+            f"{inp.shape}) a gradient containing {_non_finite_kinds(data)}; first at "
+            f"{_where(index)}"
+            + (f", where the argument is {_num(value)}" if value is not None else "")
+            + f" (the output has shape {out.shape}).\n{_called_at(node.op.name, node.trace)}"
+        )
+
+
+def _is_number(v: Any) -> bool:
+    return (
+        isinstance(v, int | float | np.ndarray | np.generic) and np.asarray(v).dtype.kind in "fiub"
+    )
+
+
+def _value_at(v: Any, index: Index, shape: Index) -> str:
+    """An op argument as shown in an anomaly message: its element at `index`, or a summary."""
+    if not _is_number(v):
+        return "..."
+    if np.shape(v) == shape:
+        return _num(float(np.asarray(v)[index]))
+    if np.ndim(v) == 0:
+        return _num(float(v))
+    return f"<{np.shape(v)} array>"
+
+
+class detect_anomaly(_ModeSwitch):
+    """Context manager (and decorator): the first op whose output or gradient is NaN/Inf
+    raises FloatingPointError.
+
+    Forward: an op that turns finite inputs into NaN/Inf (log(0), 0/0, exp overflow).
+    Backward: a VJP that hands an input a NaN/Inf gradient. The error names the op, the
+    shapes, the first bad element and the file:line of your code that called the op
+    (ops recorded inside the block remember it). Per thread and context, like no_grad.
+    It checks every value, so it is slow: for debugging.
+    """
+
+    _changes: ClassVar[dict[str, Any]] = {"anomaly": _AnomalyDetector()}
+
+
+# ---------------------------------------------------------------- stability warnings
+
+
+class stability_warnings:
+    """Turn StabilityWarning on or off (it is on by default).
+
+        mg.stability_warnings(False)            # from here on (this thread/context)
+        with mg.stability_warnings(False):      # for a block; restored after it
+            loss = -mg.log(mg.sigmoid(z))
+
+    Per thread and context, like no_grad (new threads start with warnings on). To silence
+    them everywhere, use Python's filter: warnings.simplefilter("ignore", mg.StabilityWarning).
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._token: Token[Mode] = switch_mode(stability_warnings=bool(enabled))
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        restore_mode(self._token)

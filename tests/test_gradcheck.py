@@ -1,0 +1,506 @@
+"""gradcheck, check_graph and compare_grads: they find the wrong gradient, and only that.
+
+References are independent of the code under test: the op table's finite differences and
+HIPS-autograd-checked ops for "must pass", hand-written derivatives for the wrong values,
+and the tutorial's own backprop (tests/test_tutorial_equations.py) for compare_grads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from op_table import OP_CASES, OpCase
+from test_tutorial_equations import backward_propagation, forward_propagation
+
+import microgradnp as mg
+from microgradnp.engine import topological_order
+from microgradnp.gradcheck import (
+    GradcheckError,
+    check_graph,
+    compare_grads,
+    gradcheck,
+)
+from microgradnp.nn.functional import binary_cross_entropy_with_logits
+
+# ---------------------------------------------------------------- gradcheck
+
+
+def _projected(case: OpCase, arrays: list[np.ndarray]):
+    """The op case as a scalar function: its output times fixed random weights, summed."""
+    weights = np.random.default_rng(1).normal(size=np.shape(case.ref(np, *arrays)))
+    return lambda *xs: (case.fn(*xs) * weights).sum()
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.id for c in OP_CASES])
+def test_gradcheck_passes_on_every_built_in_op(case: OpCase) -> None:
+    arrays = case.inputs()
+    assert gradcheck(_projected(case, arrays), *arrays) is True
+
+
+@pytest.mark.parametrize("case", OP_CASES[::7], ids=[c.id for c in OP_CASES[::7]])
+def test_gradcheck_passes_on_float32_inputs_which_it_promotes(case: OpCase) -> None:
+    arrays = case.inputs(np.float32)
+    seen = []
+
+    def f(*xs):
+        seen.extend(x.dtype for x in xs)
+        return _projected(case, arrays)(*xs)
+
+    assert gradcheck(f, *arrays) is True
+    assert set(seen) == {np.dtype(np.float64)}
+
+
+@mg.primitive
+def times(a, b):  # a * b, with a VJP for b twice too large
+    return a * b
+
+
+times.defvjp(lambda g, ans, a, b: g * b, lambda g, ans, a, b: 2 * g * a)  # b's is wrong
+
+
+@mg.primitive
+def sine(x):
+    return np.sin(x)
+
+
+def _sine_vjp_wrong_at_one_element(g, ans, x):
+    d = np.cos(x)
+    d[1, 2] = -d[1, 2]  # one wrong element
+    return g * d
+
+
+sine.defvjp(_sine_vjp_wrong_at_one_element)
+
+
+@mg.primitive
+def scaled_add(a, b):
+    return 3.0 * a + b
+
+
+scaled_add.defvjp(lambda g, ans, a, b: (g, g))  # a's should be 3 g
+
+
+def test_gradcheck_names_the_wrong_input_its_name_and_the_element() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 4))
+    b = mg.tensor(rng.normal(size=(4,)), requires_grad=True, name="bias")
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x, y: times(x, y).sum(), a, b)
+    err = info.value
+    assert isinstance(err, AssertionError)
+    assert err.input_index == 1 and err.input_name == "bias"
+    assert "input 1 ('bias')" in str(err) and "input 0" not in str(err)
+    # d/db sum(a * b) = column sums of a; the wrong VJP gives twice that
+    true = a.sum(axis=0)
+    (j,) = err.index
+    assert err.numerical == pytest.approx(true[j], rel=1e-6)
+    assert err.reverse == pytest.approx(2 * true[j], rel=1e-12)
+    assert err.abs_err == pytest.approx(abs(true[j]), rel=1e-6)
+    assert err.rel_err == pytest.approx(0.5, rel=1e-6)
+    assert j == int(np.argmax(np.abs(true)))  # the worst element is the largest error
+    assert f"({j},)" in str(err) and f"{2 * true[j]:.6g}" in str(err)
+
+
+def test_gradcheck_points_at_the_one_wrong_element() -> None:
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda t: sine(t).sum(), x)
+    err = info.value
+    assert err.input_index == 0 and err.input_name is None and err.index == (1, 2)
+    assert err.numerical == pytest.approx(np.cos(x[1, 2]), rel=1e-6)
+    assert err.reverse == pytest.approx(-np.cos(x[1, 2]), rel=1e-12)
+    assert "1 of 12 elements differ" in str(err)
+
+
+def test_gradcheck_handles_non_contiguous_inputs() -> None:
+    x = np.asfortranarray(np.random.default_rng(1).normal(size=(3, 4)))
+    assert gradcheck(lambda t: (mg.tanh(t) * np.arange(12.0).reshape(3, 4)).sum(), x)
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda t: sine(t).sum(), x)
+    assert info.value.index == (1, 2)
+
+
+def test_gradcheck_counts_positions_including_constant_inputs() -> None:
+    labels = np.array([0, 1, 1])  # integer: passed unchanged, not differentiated
+    a = np.random.default_rng(2).normal(size=(3,))
+    b = np.random.default_rng(3).normal(size=(3,))
+
+    def f(lab, x, y):
+        assert isinstance(lab, np.ndarray) and lab.dtype.kind == "i"
+        return (scaled_add(x, y) * lab).sum()
+
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(f, labels, a, b)
+    assert info.value.input_index == 1  # a, the second argument; b's gradient is right
+    assert "input 2" not in str(info.value)
+
+
+def test_gradcheck_reports_every_failing_input() -> None:
+    @mg.primitive
+    def both_wrong(a, b):
+        return a * b
+
+    both_wrong.defvjp(lambda g, ans, a, b: (g * a, g * b))  # swapped
+    a, b = np.array([1.0, 2.0]), np.array([5.0, -3.0])
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x, y: both_wrong(x, y).sum(), a, b)
+    assert info.value.input_index == 0
+    assert "input 0" in str(info.value) and "input 1" in str(info.value)
+
+
+def test_with_a_tensor_requiring_grad_only_those_are_checked() -> None:
+    a = mg.tensor(np.random.default_rng(4).normal(size=(4,)), requires_grad=True)
+    b = np.random.default_rng(5).normal(size=(4,))  # b's VJP is wrong, but b is data here
+    assert gradcheck(lambda x, y: times(x, y).sum(), a, b) is True
+    assert gradcheck(lambda x, y: times(x, y).sum(), a, mg.tensor(b)) is True
+    # Without any such tensor every floating-point input is checked, Tensors included.
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x, y: times(x, y).sum(), mg.tensor(a.data), mg.tensor(b, name="b"))
+    assert info.value.input_index == 1 and info.value.input_name == "b"
+
+
+def test_gradcheck_leaves_every_grad_alone() -> None:
+    w = mg.tensor([1.0, -2.0], requires_grad=True)  # used by f, not an input
+    x = mg.tensor([0.5, 0.25], requires_grad=True)
+    assert gradcheck(lambda t: (mg.tanh(t * w) ** 2).sum(), x)
+    assert w.grad is None and x.grad is None
+
+
+def test_gradcheck_needs_a_scalar_function_and_something_to_differentiate() -> None:
+    x = np.ones((2, 3))
+    with pytest.raises(TypeError, match=r"scalar.*shape \(2, 3\).*\.sum\(\)"):
+        gradcheck(lambda t: t * 2, x)
+    with pytest.raises(ValueError, match="no input to differentiate"):
+        gradcheck(lambda t: t.sum(), np.array([1, 2]))
+    with pytest.raises(ValueError, match="finite"), np.errstate(divide="ignore"):
+        gradcheck(lambda t: mg.log(t).sum(), np.array([0.0, 1.0]))
+
+
+def test_gradcheck_of_a_function_that_ignores_its_input() -> None:
+    assert gradcheck(lambda t: mg.tensor(3.0), np.ones(3)) is True
+
+
+def test_gradcheck_fails_when_a_vjp_forgets_an_input() -> None:
+    @mg.primitive
+    def partial_product(a, b):
+        return a * b
+
+    partial_product.defvjp(lambda g, ans, a, b: g * b, None)  # b "not differentiable"
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x, y: partial_product(x, y).sum(), np.array([2.0]), np.array([3.0]))
+    assert info.value.input_index == 1
+    assert info.value.reverse == 0.0 and info.value.numerical == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------- check_graph
+
+
+@mg.primitive
+def my_sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+my_sigmoid.defvjp(lambda g, ans, z: g * ans * (1 - ans))
+
+
+@mg.primitive
+def bad_sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+bad_sigmoid.defvjp(lambda g, ans, z: g * ans)  # the derivative is ans * (1 - ans)
+
+
+@mg.primitive
+def affine(w, x, b):
+    return w @ x + b
+
+
+affine.defvjp(
+    lambda g, ans, w, x, b: g @ x.T,
+    lambda g, ans, w, x, b: w.T @ g,
+    lambda g, ans, w, x, b: 0.5 * g,  # wrong: the bias's gradient is g (summed over columns)
+)
+
+
+def _ten_op_network(rng: np.random.Generator, wrong: str):
+    """The tutorial's 2-3-1 network with its naive loss: 13 or 14 recorded ops, one of them a
+    user primitive. Returns (root, the 1-based position of the user op, its name)."""
+    X = rng.normal(size=(2, 400))
+    Y = (rng.random((1, 400)) < 0.5).astype(float)
+    W1 = mg.tensor(rng.normal(size=(3, 2)), requires_grad=True, name="W1")
+    b1 = mg.tensor(rng.normal(size=(3, 1)), requires_grad=True, name="b1")
+    W2 = mg.tensor(rng.normal(size=(1, 3)), requires_grad=True, name="W2")
+    b2 = mg.tensor(rng.normal(size=(1, 1)), requires_grad=True, name="b2")
+    sig1 = bad_sigmoid if wrong == "sigmoid" else my_sigmoid
+    Z1 = W1 @ X  # 1
+    Z1 = Z1 + b1  # 2
+    A1 = sig1(Z1)  # 3
+    Z2 = affine(W2, A1, b2) if wrong == "affine" else W2 @ A1 + b2  # 4 (or 4, 5)
+    A2 = mg.sigmoid(Z2)
+    loss = -mg.mean(Y * mg.log(A2) + (1 - Y) * mg.log(1 - A2))
+    return (
+        loss,
+        {"sigmoid": 3, "affine": 4}[wrong],
+        {"sigmoid": "bad_sigmoid", "affine": "affine"}[wrong],
+    )
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the naive loss's stability warning
+def test_check_graph_finds_the_one_wrong_vjp_in_a_graph_of_ten() -> None:
+    loss, position, name = _ten_op_network(np.random.default_rng(0), "sigmoid")
+    report = check_graph(loss)
+    ops = [t.op for t in reversed(topological_order(loss))]
+    assert len(report) == len(ops) >= 10
+    assert [n.op for n in report] == ops  # numbered as the graph picture numbers them
+    assert [n.number for n in report] == list(range(1, len(ops) + 1))
+    assert not report.ok
+    assert report.failed_nodes() == [position] and ops[position - 1] == name
+    bad = report.failed[0]
+    assert bad.op == "bad_sigmoid" and bad.shape == (3, 400)
+    line = f"node {position}: bad_sigmoid (3, 400): VJP wrong, max rel err "
+    assert line in str(report)
+    # The VJP is off by the factor 1 / (1 - s): the relative error is s at the worst element.
+    arg = bad.args[0]
+    assert 0.5 < arg.max_rel_err < 1 and not arg.ok
+    # Every other node is reported, and fine.
+    assert sum("ok (" in line for line in str(report).splitlines()) == len(ops) - 1
+
+
+def test_check_graph_values_are_the_ops_true_derivatives() -> None:
+    z = mg.tensor(np.linspace(-3, 3, 7), requires_grad=True)
+    s = bad_sigmoid(z)
+    report = check_graph(s.sum())
+    arg = report.nodes[0].args[0]
+    i = arg.worst_index
+    sig = 1 / (1 + np.exp(-z.data[i]))
+    # With a random cotangent g: VJP = g s, finite differences = g s (1 - s); the ratio is
+    # independent of g.
+    assert arg.numerical / arg.vjp == pytest.approx(1 - sig, rel=1e-5)
+    assert arg.max_rel_err == pytest.approx(sig, rel=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_check_graph_names_the_argument_of_a_multi_input_op() -> None:
+    loss, position, _ = _ten_op_network(np.random.default_rng(1), "affine")
+    report = check_graph(loss)
+    assert report.failed_nodes() == [position]
+    node = report.failed[0]
+    assert [a.ok for a in node.args] == [True, True, False]
+    assert f"node {position}: affine (1, 400): VJP wrong for argument 2 (1, 1)" in str(report)
+    # sum over columns of g against 0.5 * the same: rel err 0.5 exactly
+    assert node.args[2].max_rel_err == pytest.approx(0.5, rel=1e-6)
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.id for c in OP_CASES])
+def test_check_graph_passes_every_built_in_op(case: OpCase) -> None:
+    tensors = [mg.tensor(a, requires_grad=True) for a in case.inputs()]
+    out = case.fn(*tensors)
+    weights = np.random.default_rng(1).normal(size=out.shape)
+    report = check_graph((out * weights).sum())
+    assert report.ok, str(report)
+
+
+def test_check_graph_accepts_subgradients_at_kinks() -> None:
+    x = mg.tensor(np.random.default_rng(2).normal(size=(4, 5)), requires_grad=True)
+    inner = mg.relu(x)  # exact zeros: the outer relu sees its kink
+    y = mg.maximum(mg.relu(inner), 0.0) + mg.abs(inner)
+    report = check_graph(y.sum())
+    assert report.ok, str(report)
+    assert sum(a.kinks for n in report for a in n.args) > 0
+    # ...but a VJP that is wrong where the function is smooth is still caught there.
+    bad = bad_sigmoid(mg.relu(x))
+    assert check_graph(bad.sum()).failed_nodes() == [2]
+
+
+def test_check_graph_needs_the_graph_and_says_how_to_keep_it() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    loss = bad_sigmoid(x * 3).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match=r"freed by backward\(\).*retain_graph=True"):
+        check_graph(loss)
+    kept = bad_sigmoid(x * 3).sum()
+    kept.backward(retain_graph=True)
+    assert check_graph(kept).failed_nodes() == [2]
+    with pytest.raises(ValueError, match="no graph"):
+        check_graph(x)
+
+
+def test_check_graph_reports_a_vjp_that_raises_or_returns_a_wrong_shape() -> None:
+    @mg.primitive
+    def wrong_shape(x):
+        return 2 * x
+
+    wrong_shape.defvjp(lambda g, ans, x: np.ones((7,)))
+
+    @mg.primitive
+    def raising(x):
+        return 2 * x
+
+    raising.defvjp(lambda g, ans, x: g[99])
+
+    x = mg.tensor(np.ones((2, 3)), requires_grad=True)
+    report = check_graph((wrong_shape(x) + raising(x)).sum())
+    text = str(report)
+    assert report.failed_nodes() == [1, 2]
+    assert "node 1: wrong_shape (2, 3): VJP error" in text and "(7,)" in text
+    assert "node 2: raising (2, 3): VJP error: IndexError" in text
+
+
+def test_check_graph_samples_large_arguments_and_still_finds_the_wrong_vjp() -> None:
+    x = mg.tensor(np.random.default_rng(3).normal(size=(50, 60)), requires_grad=True)
+    report = check_graph(bad_sigmoid(x).sum(), max_elements=100, rng=5)
+    arg = report.nodes[0].args[0]
+    assert arg.checked == 100 and not arg.ok
+    again = check_graph(bad_sigmoid(x).sum(), max_elements=100, rng=5)
+    assert again.nodes[0].args[0].worst_index == arg.worst_index  # rng: reproducible
+
+
+def test_check_graph_checks_float32_graphs_in_float64() -> None:
+    rng = np.random.default_rng(4)
+    W = mg.tensor(rng.normal(size=(3, 2)).astype(np.float32), requires_grad=True)
+    X = rng.normal(size=(2, 50)).astype(np.float32)
+    out = mg.tanh(W @ X).astype(np.float64)
+    report = check_graph((out * out).mean())
+    assert report.ok, str(report)
+
+
+def test_report_lists_names_of_wrong_tensors_for_the_graph_picture() -> None:
+    x = mg.tensor([0.5, -1.0], requires_grad=True, name="x")
+    a = bad_sigmoid(x)
+    a.name = "A"
+    report = check_graph((a * 2).sum())
+    assert report.failed_names() == ["A"]
+
+
+# ---------------------------------------------------------------- compare_grads
+
+
+NAMES = ("W1", "b1", "W2", "b2")
+
+
+@pytest.fixture
+def tutorial():
+    """Data and parameters as in the tutorial; autodiff gradients of the fused loss."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(2, 400))
+    Y = (X[0:1] ** 2 + X[1:2] ** 2 < 1.2).astype(float)
+    params = [rng.normal(size=s) for s in ((3, 2), (3, 1), (1, 3), (1, 1))]
+    tensors = {
+        n: mg.tensor(p, requires_grad=True, name=n) for n, p in zip(NAMES, params, strict=True)
+    }
+    A1 = mg.sigmoid(tensors["W1"] @ X + tensors["b1"])
+    Z2 = tensors["W2"] @ A1 + tensors["b2"]
+    loss = binary_cross_entropy_with_logits(Z2, Y)
+    loss.backward(retain_graph=True)
+    return X, Y, params, tensors, loss
+
+
+def _manual(X, Y, params):
+    Z1, A1, Z2, A2 = forward_propagation(X, *params)
+    return dict(zip(NAMES, backward_propagation(X, Y, Z1, A1, Z2, A2, *params), strict=True))
+
+
+def test_compare_grads_agrees_with_the_tutorials_backprop(tutorial) -> None:
+    X, Y, params, tensors, _ = tutorial
+    report = compare_grads(_manual(X, Y, params), tensors)
+    assert report.ok and report.failed_names() == []
+    assert [r.name for r in report.rows] == list(NAMES)
+    for r in report.rows:
+        assert r.ok and r.shape_ok and r.max_abs_err < 1e-15 and r.note == ""
+    text = str(report)
+    assert "all agree" in text and "FAIL" not in text
+    assert all(name in text for name in NAMES)
+
+
+def test_compare_grads_finds_a_forgotten_one_over_m_in_db1(tutorial) -> None:
+    X, Y, params, tensors, _ = tutorial
+    m = X.shape[1]
+    _, A1, _, A2 = forward_propagation(X, *params)
+    manual = _manual(X, Y, params)
+    dZ1 = (params[2].T @ (A2 - Y)) * A1 * (1 - A1)
+    manual["b1"] = np.sum(dZ1, axis=1, keepdims=True)  # the mistake: no 1/m
+    report = compare_grads(manual, tensors)
+    assert not report.ok and report.failed_names() == ["b1"]
+    row = report["b1"]
+    auto = tensors["b1"].grad
+    diff = np.abs(manual["b1"] - auto)
+    assert row.max_abs_err == pytest.approx(diff.max(), rel=1e-12)
+    assert row.max_rel_err == pytest.approx((m - 1) / m, rel=1e-9)
+    worst = np.unravel_index(np.argmax(diff), diff.shape)
+    assert row.worst_index == tuple(int(i) for i in worst)
+    assert row.manual == pytest.approx(manual["b1"][worst]) and row.auto == pytest.approx(
+        auto[worst]
+    )
+    assert f"manual = {m} x auto" in row.note and "1/m" in row.note
+    fail_lines = [line for line in str(report).splitlines() if "FAIL" in line]
+    assert len(fail_lines) == 1 and fail_lines[0].startswith("b1")
+
+
+def test_compare_grads_finds_sigmoid_used_instead_of_its_derivative(tutorial) -> None:
+    X, Y, params, tensors, _ = tutorial
+    m = X.shape[1]
+    _, A1, _, A2 = forward_propagation(X, *params)
+    dZ1 = (params[2].T @ (A2 - Y)) * A1  # the mistake: sigmoid(Z1), not its derivative
+    manual = _manual(X, Y, params)
+    manual["W1"] = (1 / m) * dZ1 @ X.T
+    manual["b1"] = (1 / m) * np.sum(dZ1, axis=1, keepdims=True)
+    report = compare_grads(manual, tensors)
+    assert report.failed_names() == ["W1", "b1"]
+    assert report["W2"].ok and report["b2"].ok
+
+
+def test_compare_grads_reports_missing_names_shapes_and_missing_grads(tutorial) -> None:
+    X, Y, params, tensors, _ = tutorial
+    manual = _manual(X, Y, params)
+    manual["b1"] = manual["b1"].reshape(-1)  # np.sum without keepdims=True: shape (3,)
+    manual["W2"] = manual["W2"].T  # transposed
+    del manual["b2"]
+    manual["extra"] = np.zeros(2)
+    unused = mg.tensor(np.zeros(3), requires_grad=True, name="unused")
+    report = compare_grads(manual, {**tensors, "unused": unused})
+    assert report.failed_names() == ["b1", "W2", "extra", "b2", "unused"]
+    assert report["W1"].ok
+    assert report["b1"].manual_shape == (3,) and report["b1"].auto_shape == (3, 1)
+    assert not report["b1"].shape_ok and "keepdims" in report["b1"].note
+    assert "transpose" in report["W2"].note
+    assert report["extra"].note == "missing in auto"
+    assert report["b2"].note == "missing in manual"
+    assert ".grad is None" in report["unused"].note and "backward()" in report["unused"].note
+    text = str(report)
+    assert "(3,) vs (3, 1)" in text and text.count("FAIL") == 5
+
+
+def test_compare_grads_takes_arrays_from_mg_grad_and_names_a_sign_flip() -> None:
+    x = np.array([1.0, -2.0, 3.0])
+    auto = {"x": mg.grad(lambda t: (t**3).sum())(x)}
+    assert compare_grads({"x": 3 * x**2}, auto).ok
+    flipped = compare_grads({"x": -3 * x**2}, auto)
+    assert not flipped.ok and "sign" in flipped["x"].note
+
+
+def test_compare_grads_nan_is_a_failure_not_a_crash() -> None:
+    report = compare_grads({"a": np.array([1.0, np.nan])}, {"a": np.array([1.0, 2.0])})
+    assert not report.ok and np.isnan(report["a"].max_abs_err) and report["a"].worst_index == (1,)
+
+
+def test_compare_grads_tolerances_are_np_allclose() -> None:
+    manual = {"a": np.array([1.0, 100.0])}
+    auto = {"a": np.array([1.0 + 0.9e-5, 100.0])}
+    assert compare_grads(manual, auto).ok == np.allclose(manual["a"], auto["a"])
+    assert not compare_grads(manual, auto, rtol=1e-7, atol=0).ok
+
+
+def test_compare_grads_wants_mappings() -> None:
+    with pytest.raises(TypeError, match="mapping"):
+        compare_grads([np.zeros(2)], {"a": np.zeros(2)})  # type: ignore[arg-type]
+
+
+def test_compare_grads_reports_values_that_are_not_gradients() -> None:
+    manual = {"a": None, "b": "oops", "c": np.ones(2)}
+    report = compare_grads(manual, {"a": np.zeros(2), "b": np.zeros(2), "c": None})
+    assert report.failed_names() == ["a", "b", "c"]
+    assert report["a"].note == "manual: None instead of a gradient"
+    assert report["b"].note.startswith("manual: not an array of numbers")
+    assert report["c"].note == "auto: None instead of a gradient"
+    assert "FAIL" in str(report)
