@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint clean
 
 demo: $(VENV)/.installed
-	$(BIN)/python examples/tutorial_network.py
+	$(BIN)/python -m microgradnp demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
@@ -21,7 +21,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[plot,progress]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

@@ -12,10 +12,28 @@ Module map (each imports only from the ones above it):
     engine      backward: topological walk, VJP calls, unbroadcast, accumulation
     tensor      the Tensor class: data, grad, operators and methods
     transforms  grad, value_and_grad
-    nn          loss functions (nn.functional)
+    gradcheck   checking gradients: gradcheck, check_graph, compare_grads, detect_anomaly,
+                stability_warnings
+    nn          modules (Module, Linear, Sequential, Sigmoid, Tanh, ReLU) and losses
+                (nn.functional)
+    optim       SGD, Adam
+    datasets    toy 2-D datasets: moons, circles, xor, spirals
+    serialization  save, load (state dicts as .npz)
+    demo        `python -m microgradnp demo`: the README's main command
 """
 
-from . import nn
+from . import datasets, nn, optim
+from .gradcheck import (
+    GradcheckError,
+    GradReport,
+    GraphReport,
+    StabilityWarning,
+    check_graph,
+    compare_grads,
+    detect_anomaly,
+    gradcheck,
+    stability_warnings,
+)
 from .ops import (
     abs,
     add,
@@ -57,30 +75,41 @@ from .ops import (
     where,
 )
 from .primitive import Primitive, enable_grad, is_grad_enabled, no_grad, primitive
+from .serialization import load, save
 from .tensor import Tensor, tensor
 from .transforms import grad, value_and_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GradReport",
+    "GradcheckError",
+    "GraphReport",
     "Primitive",
+    "StabilityWarning",
     "Tensor",
     "abs",
     "add",
     "astype",
     "broadcast_to",
+    "check_graph",
     "clip",
+    "compare_grads",
     "concatenate",
+    "datasets",
+    "detect_anomaly",
     "div",
     "enable_grad",
     "equal",
     "exp",
     "grad",
+    "gradcheck",
     "greater",
     "greater_equal",
     "is_grad_enabled",
     "less",
     "less_equal",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
@@ -95,14 +124,17 @@ __all__ = [
     "nn",
     "no_grad",
     "not_equal",
+    "optim",
     "pow",
     "primitive",
     "relu",
+    "save",
     "reshape",
     "sigmoid",
     "sign",
     "softmax",
     "sqrt",
+    "stability_warnings",
     "stack",
     "sub",
     "sum",

@@ -1,0 +1,424 @@
+"""Modules: networks as objects that hold their parameters, PyTorch style.
+
+    model = nn.Sequential(nn.Linear(2, 16, rng=0), nn.Sigmoid(), nn.Linear(16, 1, rng=1))
+    loss = nn.functional.binary_cross_entropy_with_logits(model(X), y)
+    loss.backward()  # every parameter's .grad
+
+A Module finds its parameters and submodules in its attributes: a leaf Tensor that requires
+grad is a parameter, a Module is a submodule, and lists, tuples and dicts of them count too.
+Their dotted attribute paths ("0.weight", "encoder.layers.1.bias") name them in
+`named_parameters()`, `state_dict()`, in error messages and in graph pictures: each
+parameter's `.name` is its full path in the outermost model it was assigned into.
+
+Calling a module records the ops of its `forward` in a `Scope` (label `Linear(2→3)`, name
+"0"), so graph pictures draw each module call as a cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, TypeGuard
+
+import numpy as np
+
+from .. import ops
+from ..primitive import recording_scope
+from ..tensor import Tensor
+
+# Module's own bookkeeping attributes: never parameters or submodules.
+_INTERNAL = frozenset({"_name", "_param_attrs", "training"})
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix and name else prefix or name
+
+
+def _is_parameter(value: object) -> bool:
+    return isinstance(value, Tensor) and value.is_leaf and value.requires_grad
+
+
+def _entries(key: str, value: object) -> list[tuple[str, object]]:
+    """An attribute's value, or the items of a list, tuple or dict, with their local names."""
+    if isinstance(value, list | tuple):
+        return [(f"{key}.{i}", item) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return [(f"{key}.{k}", item) for k, item in value.items() if isinstance(k, str)]
+    return [(key, value)]
+
+
+def _holds_parts(value: object) -> bool:
+    """Whether assigning `value` adds parameters or submodules (so names must be updated)."""
+    return any(isinstance(v, Module) or _is_parameter(v) for _, v in _entries("", value))
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(..., strict=False)` could not match."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class of every layer and model: subclass it, assign parts in `__init__`, write
+    `forward`, and call the module like a function.
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.hidden = nn.Linear(2, 3)
+                self.out = nn.Linear(3, 1)
+
+            def forward(self, x):
+                return self.out(mg.sigmoid(self.hidden(x)))
+
+    Parameters: attributes holding a leaf Tensor with requires_grad=True when assigned (it
+    stays a parameter if frozen later with `requires_grad = False`), and such tensors in a
+    list, tuple or dict attribute. Submodules: Module attributes, and Modules in lists,
+    tuples or dicts (named "layers.0", "heads.left"). Each is counted once, however often
+    it appears. A module in two models carries the names given by the last one to name it.
+    """
+
+    # Class-level defaults, so a module whose __init__ forgot super().__init__() can still
+    # be called; assigning parameters or submodules to it raises a clear error instead.
+    _name: str = ""  # dotted path in the outermost model ("" for that model)
+    _param_attrs: frozenset[str] | set[str] = frozenset()
+    training: bool = True
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_name", "")
+        object.__setattr__(self, "_param_attrs", set())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------ calling
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """What the module computes; subclasses define it. Call the module, not forward."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: define forward(self, ...) to say what the module computes"
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with recording_scope(self.scope_label(), self._name):
+            return self.forward(*args, **kwargs)
+
+    def scope_label(self) -> str:
+        """The short description graph pictures give a call of this module: `Linear(2→3)`."""
+        return type(self).__name__
+
+    # ------------------------------------------------------------ attributes
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        holds_parts = _holds_parts(value)
+        if holds_parts and "_param_attrs" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: cannot assign {name!r} before Module.__init__() runs; "
+                "call super().__init__() first in your __init__"
+            )
+        object.__setattr__(self, name, value)
+        if name in _INTERNAL:
+            return
+        params = self.__dict__.get("_param_attrs")
+        if isinstance(params, set):
+            if any(_is_parameter(v) for _, v in _entries(name, value)):
+                params.add(name)
+            else:
+                params.discard(name)
+        if holds_parts:
+            self._assign_names()
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        params = self.__dict__.get("_param_attrs")
+        if isinstance(params, set):
+            params.discard(name)
+
+    def _members(self) -> Iterator[tuple[str, Tensor | Module]]:
+        """This module's own parameters and submodules, with their local names."""
+        for key, value in self.__dict__.items():
+            if key in _INTERNAL:
+                continue
+            for name, item in _entries(key, value):
+                if self._is_member(item, key):
+                    yield name, item
+
+    def _is_member(self, value: object, key: str) -> TypeGuard[Tensor | Module]:
+        if isinstance(value, Module):
+            return True
+        # A tensor assigned as a parameter stays one when frozen (requires_grad = False).
+        return (
+            isinstance(value, Tensor)
+            and value.is_leaf
+            and (value.requires_grad or key in self._param_attrs)
+        )
+
+    def _assign_names(self) -> None:
+        """Give every submodule and parameter below this module its full dotted path."""
+        for prefix, module in self._walk_modules()[1:]:
+            object.__setattr__(module, "_name", _join(self._name, prefix))
+        for name, p in self._parameter_list():
+            p.name = _join(self._name, name)
+
+    def _parameter_list(self) -> list[tuple[str, Tensor]]:
+        """(path relative to self, parameter): each module's own, pre-order, once each."""
+        found: list[tuple[str, Tensor]] = []
+        seen: set[int] = set()
+        for prefix, module in self._walk_modules():
+            for key, member in module._members():
+                if isinstance(member, Tensor) and id(member) not in seen:
+                    seen.add(id(member))
+                    found.append((_join(prefix, key), member))
+        return found
+
+    def _walk_modules(self) -> list[tuple[str, Module]]:
+        """(path relative to self, module) for self and every submodule, pre-order, once each."""
+        found: list[tuple[str, Module]] = []
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [("", self)]
+        while stack:
+            prefix, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            found.append((prefix, module))
+            children = [(k, m) for k, m in module._members() if isinstance(m, Module)]
+            stack.extend((_join(prefix, k), m) for k, m in reversed(children))
+        return found
+
+    # ------------------------------------------------------------ parameters
+
+    def named_modules(self) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module ("") and every submodule, each once."""
+        self._assign_names()
+        return iter(self._walk_modules())
+
+    def children(self) -> Iterator[Module]:
+        """The direct submodules."""
+        return iter([m for _, m in self._members() if isinstance(m, Module)])
+
+    def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, parameter) pairs: each module's own parameters, then its submodules'
+        (in attribute order), each parameter once. Names are relative to this module."""
+        self._assign_names()
+        return iter(self._parameter_list())
+
+    def parameters(self) -> Iterator[Tensor]:
+        """Every parameter, in the order of `named_parameters()`: pass them to an optimizer."""
+        return iter([p for _, p in self.named_parameters()])
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (sets `.grad` to None, as PyTorch does)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        """Set the `training` flag of this module and every submodule; returns self."""
+        for _, module in self._walk_modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Same as `train(False)`."""
+        return self.train(False)
+
+    # ------------------------------------------------------------ state dicts
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """{dotted name: copy of the parameter's array}, in `named_parameters()` order.
+
+        Copies, so later training does not change a state dict already taken. Save it with
+        `mg.save(model.state_dict(), path)`.
+        """
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], *, strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy the arrays of `state_dict` into the parameters with the same names, in place.
+
+        With `strict` (the default) the keys must be exactly those of `self.state_dict()`:
+        a missing or unexpected key raises KeyError naming it. A shape that differs from the
+        parameter's raises ValueError. Nothing is changed unless everything can be loaded.
+        Returns the missing and unexpected keys (both empty under `strict`).
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{where}: expected a mapping of names to arrays (such as mg.load(path) or "
+                f"model.state_dict()), got {type(state_dict).__name__}"
+            )
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [str(k) for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            problems = []
+            if missing:
+                problems.append("missing key(s) " + ", ".join(map(repr, missing)))
+            if unexpected:
+                problems.append("unexpected key(s) " + ", ".join(map(repr, unexpected)))
+            raise KeyError(
+                f"{where}: {'; '.join(problems)}. The model's keys are: "
+                f"{', '.join(map(repr, own)) or '(none)'}. Pass strict=False to load the keys "
+                "that match"
+            )
+        updates = []
+        mismatched = []
+        for name, p in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"{where}: {name!r} has dtype {array.dtype}; parameters take real numbers"
+                )
+            if array.shape != p.shape:
+                mismatched.append(f"{name!r}: checkpoint {array.shape}, model {p.shape}")
+            updates.append((p, array))
+        if mismatched:
+            raise ValueError(
+                f"{where}: shape mismatch for {'; '.join(mismatched)}. Was the checkpoint saved "
+                "from a model with different layer sizes?"
+            )
+        for p, array in updates:
+            np.copyto(p.data, array, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------ printing
+
+    def extra_repr(self) -> str:
+        """The settings shown between the parentheses of this module's repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        children = [(k, m) for k, m in self._members() if isinstance(m, Module)]
+        if not children:
+            return head + ")"
+        lines = [f"  ({k}): " + repr(m).replace("\n", "\n  ") for k, m in children]
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, for x of shape (..., in_features): one row per example.
+
+    weight has shape (out_features, in_features), bias (out_features,). Both start uniform
+    in [-1/sqrt(in_features), 1/sqrt(in_features)], as in PyTorch. `rng` is a NumPy
+    Generator or a seed; None draws from fresh OS entropy.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        rng: np.random.Generator | int | None = None,
+        dtype: Any = np.float64,
+    ) -> None:
+        super().__init__()
+        for what, n in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+                raise ValueError(f"Linear: {what} must be a positive integer, got {n!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        generator = np.random.default_rng(rng)
+        bound = 1 / math.sqrt(self.in_features)
+        weight = generator.uniform(-bound, bound, (self.out_features, self.in_features))
+        self.weight = Tensor(weight, requires_grad=True, dtype=dtype)
+        self.bias: Tensor | None = None
+        if bias:
+            b = generator.uniform(-bound, bound, self.out_features)
+            self.bias = Tensor(b, requires_grad=True, dtype=dtype)
+
+    def forward(self, x: Any) -> Tensor:
+        shape = np.shape(x.data if isinstance(x, Tensor) else x)
+        if not shape or shape[-1] != self.in_features:
+            where = self.scope_label() + (f" {self._name!r}" if self._name else "")
+            hint = ""
+            if len(shape) == 2 and shape[0] == self.in_features:
+                hint = "; this looks like one column per example: pass x.T"
+            raise ValueError(
+                f"{where}: expects input of shape (..., {self.in_features}), one row per "
+                f"example, but got shape {shape}{hint}"
+            )
+        y = ops.matmul(x, self.weight.T)
+        return y if self.bias is None else y + self.bias
+
+    def scope_label(self) -> str:
+        return f"Linear({self.in_features}→{self.out_features})"
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Sequential(Module):
+    """Modules applied one after another: Sequential(a, b, c)(x) is c(b(a(x))).
+
+    The modules are named "0", "1", ... (parameters "0.weight"); index and iterate it like
+    a list.
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> Sequential:
+        """Add a module at the end; returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"Sequential: item {len(self)} is a {type(module).__name__}, not a Module; "
+                "use the module classes (nn.Sigmoid(), not mg.sigmoid)"
+            )
+        setattr(self, str(len(self)), module)
+        return self
+
+    def _layers(self) -> list[Module]:
+        return [v for k, v in self.__dict__.items() if k.isdigit() and isinstance(v, Module)]
+
+    def __len__(self) -> int:
+        return len(self._layers())
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._layers())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        layers = self._layers()
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        try:
+            return layers[index]
+        except IndexError:
+            raise IndexError(
+                f"Sequential: index {index} is out of range for {len(layers)} modules"
+            ) from None
+
+    def forward(self, x: Any) -> Any:
+        for layer in self._layers():
+            x = layer(x)
+        return x
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x)), elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        return ops.sigmoid(x)
+
+
+class Tanh(Module):
+    """tanh(x), elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        return ops.tanh(x)
+
+
+class ReLU(Module):
+    """max(x, 0), elementwise (gradient 0 at 0)."""
+
+    def forward(self, x: Any) -> Tensor:
+        return ops.relu(x)

@@ -1,0 +1,120 @@
+"""Checkpoints: `save` a state dict (names -> arrays) to a .npz file, `load` it back.
+
+    mg.save(model.state_dict(), "model.npz")
+    model.load_state_dict(mg.load("model.npz"))
+
+The file is a plain NumPy .npz archive (`np.load` reads it too), holding numeric arrays
+only: nothing is pickled, so loading a file from elsewhere cannot run code. `save` writes
+a temporary file next to the target and renames it over the target, so a crash mid-save
+leaves the old checkpoint (or none), never half of a new one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["load", "save"]
+
+PathLike = str | os.PathLike[str]
+
+
+def save(obj: Mapping[str, Any], path: PathLike) -> Path:
+    """Write a state dict {name: array or Tensor} to `path` as an .npz archive; returns the path.
+
+    The file is written at exactly `path` (no suffix is added). Arrays must be numeric
+    (bool, integer, floating-point or complex); Tensors are saved as their data.
+    """
+    if not isinstance(obj, Mapping):
+        hint = ""
+        if hasattr(obj, "state_dict"):
+            hint = "; save its parameters with mg.save(model.state_dict(), path)"
+        raise TypeError(
+            f"save: expected a state dict (a mapping of names to arrays), got "
+            f"{type(obj).__name__}{hint}"
+        )
+    arrays = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise TypeError(f"save: keys must be strings, got {key!r} ({type(key).__name__})")
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if array.dtype.kind not in "biufc":
+            raise TypeError(
+                f"save: {key!r} has dtype {array.dtype}; a checkpoint holds numeric arrays only "
+                "(nothing is pickled)"
+            )
+        arrays[key] = array
+
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"save: {str(target)!r} is a directory; give a file path")
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+                for key, array in arrays.items():
+                    with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, array, allow_pickle=False)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load(path: PathLike) -> dict[str, np.ndarray]:
+    """Read a state dict written by `save` (or any .npz of numeric arrays), in saved order.
+
+    A file that is not a valid .npz archive, or that holds pickled Python objects (which
+    are never unpickled), raises ValueError.
+    """
+    source = Path(path)
+    what = f"load: {str(source)!r}"
+    with open(source, "rb") as file:
+        magic = file.read(6)
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip archive (.npz)
+        if magic.startswith(b"\x93NUMPY"):
+            kind = "a single .npy array, not a state dict (np.load reads it)"
+        elif magic[:1] == b"\x80":
+            kind = "a Python pickle (torch.save writes these), which mg.load never unpickles"
+        else:
+            kind = f"not a .npz archive (it starts with {magic!r})"
+        raise ValueError(f"{what} is {kind}; mg.load reads the .npz archives mg.save writes")
+    try:
+        archive = np.load(source, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{what} is a corrupt or truncated .npz archive: {err}") from err
+    state: dict[str, np.ndarray] = {}
+    with archive:
+        for key in archive.files:
+            try:
+                value = archive[key]
+            except ValueError as err:
+                if "pickle" in str(err):
+                    raise ValueError(
+                        f"{what}: entry {key!r} holds pickled Python objects; mg.load refuses to "
+                        "unpickle them (that could run arbitrary code). A checkpoint holds "
+                        "numeric arrays only"
+                    ) from err
+                raise ValueError(f"{what}: entry {key!r} is corrupt: {err}") from err
+            except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+                raise ValueError(f"{what}: entry {key!r} is corrupt or truncated: {err}") from err
+            if not isinstance(value, np.ndarray):
+                raise ValueError(
+                    f"{what}: entry {key!r} is not a NumPy array; this is not a checkpoint "
+                    "written by mg.save"
+                )
+            state[key] = value
+    return state

@@ -1,0 +1,140 @@
+"""mg.datasets: shapes, dtypes, balanced classes, determinism, and the geometry of each
+dataset checked from its definition (and against scikit-learn when it is installed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from microgradnp import datasets
+from microgradnp.datasets import make_circles, make_moons, make_spirals, make_xor
+
+MAKERS = [make_moons, make_circles, make_xor, make_spirals]
+
+
+@pytest.mark.parametrize("make", MAKERS)
+@pytest.mark.parametrize("n", [2, 7, 200, 201])
+def test_shapes_dtypes_and_balanced_classes(make, n) -> None:
+    X, y = make(n, rng=0)
+    assert X.shape == (n, 2) and X.dtype == np.float64
+    assert y.shape == (n,) and y.dtype == np.int64
+    assert set(np.unique(y)) == {0, 1}
+    assert np.sum(y == 0) == n // 2 and np.sum(y == 1) == n - n // 2
+    assert np.all(np.isfinite(X))
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_deterministic_given_rng(make) -> None:
+    X1, y1 = make(100, rng=3)
+    X2, y2 = make(100, rng=3)
+    assert np.array_equal(X1, X2) and np.array_equal(y1, y2)
+    X3, _ = make(100, rng=np.random.default_rng(3))  # a Generator seeded alike
+    assert np.array_equal(X1, X3)
+    X4, _ = make(100, rng=4)
+    assert not np.array_equal(X1, X4)
+    X5, _ = make(100)  # fresh entropy
+    X6, _ = make(100)
+    assert not np.array_equal(X5, X6)
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_shuffled(make) -> None:
+    _, y = make(200, rng=0)
+    assert 0 < np.sum(y[:100]) < 100  # not all of one class first
+
+
+def test_moons_lie_on_their_half_circles() -> None:
+    X, y = make_moons(101, noise=0.0, rng=0)
+    upper, lower = X[y == 0], X[y == 1]
+    assert_close(np.hypot(upper[:, 0], upper[:, 1]), 1.0, atol=1e-12)
+    assert np.all(upper[:, 1] >= -1e-12)
+    assert_close(np.hypot(lower[:, 0] - 1, lower[:, 1] - 0.5), 1.0, atol=1e-12)
+    assert np.all(lower[:, 1] <= 0.5 + 1e-12)
+    # Evenly spaced along each half: the angles are a linspace from 0 to pi.
+    angles = np.sort(np.arctan2(upper[:, 1], upper[:, 0]))
+    assert_close(angles, np.linspace(0, np.pi, len(upper)), atol=1e-12)
+
+
+def test_circles_radii_and_factor() -> None:
+    X, y = make_circles(100, noise=0.0, factor=0.3, rng=0)
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert_close(r[y == 0], 1.0, atol=1e-12)
+    assert_close(r[y == 1], 0.3, atol=1e-12)
+    angles = np.sort(np.mod(np.arctan2(X[y == 0, 1], X[y == 0, 0]), 2 * np.pi))
+    assert_close(np.diff(angles), 2 * np.pi / 50, atol=1e-12)
+
+
+def test_xor_corners_and_labels() -> None:
+    X, y = make_xor(400, noise=0.0, rng=0)
+    assert set(map(tuple, X)) == {(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)}
+    assert np.array_equal(y, (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(int))
+    for corner in [(1, 1), (-1, 1), (-1, -1), (1, -1)]:
+        assert np.sum(np.isclose(X, corner).all(axis=1)) == 100
+    # With noise, points stay in their quadrant (4 standard deviations away) and keep the rule.
+    X, y = make_xor(2000, noise=0.25, rng=1)
+    agree = (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(int) == y
+    assert agree.mean() > 0.995
+
+
+def test_spirals_are_rotations_of_each_other() -> None:
+    X, y = make_spirals(200, noise=0.0, rng=0)
+    zero, one = X[y == 0], X[y == 1]
+    # Class 1 is class 0 turned by 180 degrees: the same points negated.
+    key = np.lexsort((zero[:, 1], zero[:, 0]))
+    neg = -one
+    assert_close(zero[key], neg[np.lexsort((neg[:, 1], neg[:, 0]))], atol=1e-12)
+    r = np.hypot(zero[:, 0], zero[:, 1])
+    assert_close(np.sort(r), np.linspace(0.05, 1, 100), atol=1e-12)
+    # The angle grows with the radius: `turns` full turns from r = 0.05 to r = 1.
+    X2, y2 = make_spirals(200, noise=0.0, turns=2.0, rng=0)
+    pts = X2[y2 == 0]
+    r2 = np.hypot(pts[:, 0], pts[:, 1])
+    phase = np.mod(np.arctan2(pts[:, 1], pts[:, 0]) - 2 * np.pi * 2.0 * r2 + np.pi, 2 * np.pi)
+    assert_close(phase, np.pi, atol=1e-9)
+
+
+@pytest.mark.parametrize("noise", [0.02, 0.1])
+def test_noise_is_the_standard_deviation(noise) -> None:
+    X, y = make_circles(20000, noise=noise, rng=0)
+    outer = X[y == 0]
+    # The radial part of isotropic Gaussian noise has that same standard deviation.
+    assert_close(np.std(np.hypot(outer[:, 0], outer[:, 1]) - 1), noise, rtol=0.05)
+
+
+def test_against_scikit_learn_when_available() -> None:
+    sk = pytest.importorskip("sklearn.datasets")
+    for ours, theirs, settings in [
+        (make_moons, sk.make_moons, {}),
+        (make_circles, sk.make_circles, {"factor": 0.3}),
+    ]:
+        X, y = ours(101, noise=0.0, rng=0, **settings)
+        Xs, ys = theirs(101, noise=0.0, random_state=0, **settings)
+        for label in (0, 1):
+            a, b = X[y == label], Xs[ys == label]
+            assert_close(a[np.lexsort(a.T)], b[np.lexsort(b.T)], atol=1e-12)
+
+
+@pytest.mark.parametrize("make", MAKERS)
+@pytest.mark.parametrize("n", [0, 1, -5, 2.5, True, "100"])
+def test_bad_n_samples(make, n) -> None:
+    with pytest.raises(ValueError, match=f"{make.__name__}: n_samples must be an integer >= 2"):
+        make(n)
+
+
+@pytest.mark.parametrize("make", MAKERS)
+@pytest.mark.parametrize("noise", [-0.1, float("nan"), float("inf"), "low", None])
+def test_bad_noise(make, noise) -> None:
+    with pytest.raises(ValueError, match=f"{make.__name__}: noise"):
+        make(10, noise=noise)
+
+
+def test_bad_factor_and_turns() -> None:
+    with pytest.raises(ValueError, match=r"factor must be in \[0, 1\)"):
+        make_circles(10, factor=1.0)
+    with pytest.raises(ValueError, match="turns must be a positive number"):
+        make_spirals(10, turns=0)
+
+
+def test_module_lists_its_makers() -> None:
+    assert sorted(datasets.__all__) == sorted(m.__name__ for m in MAKERS)
