@@ -38,3 +38,27 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("default", max_examples=60, deadline=None)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile("default")
+
+
+# Graphviz's `dot`: rendering tests skip without it, except in CI (MICROGRADNP_REQUIRE_DOT=1),
+# where a missing `dot` must fail them.
+import os  # noqa: E402
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def require_dot() -> str:
+    """The path of Graphviz's `dot`; skips the calling test without it (fails it in CI)."""
+    path = shutil.which("dot")
+    if path is None:
+        if os.environ.get("MICROGRADNP_REQUIRE_DOT"):
+            pytest.fail("MICROGRADNP_REQUIRE_DOT is set but Graphviz's `dot` is not on PATH")
+        pytest.skip("Graphviz's `dot` is not installed")
+    return path
+
+
+@pytest.fixture
+def dot() -> str:
+    """Graphviz's `dot` (see require_dot)."""
+    return require_dot()

@@ -1,0 +1,913 @@
+"""Graph pictures and the text view (microgradnp/graph.py), checked the way a user sees them:
+DOT source, SVG rendered by the real `dot` (parsed as XML), and printed text.
+
+Expected contents come from the expressions themselves (which ops, which shapes, which
+gradients by the tutorial's hand-written formulas), never from the code under test. The
+snapshot file is the one exception; it is reviewed by eye and regenerated with
+MICROGRADNP_UPDATE_SNAPSHOTS=1 after an intended change.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import graphviz
+import numpy as np
+import pytest
+from conftest import require_dot
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import microgradnp as mg
+from microgradnp import ops
+from microgradnp.engine import topological_order
+from microgradnp.graph import (
+    GraphvizNotFoundError,
+    draw_graph,
+    format_graph,
+    print_graph,
+    render_graph,
+)
+from microgradnp.nn.functional import binary_cross_entropy_with_logits
+from microgradnp.primitive import recording_scope
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SVG = "{http://www.w3.org/2000/svg}"
+PARAMETER_FILL, INPUT_FILL, INTERMEDIATE_FILL, ROOT_FILL = (
+    "#cfe2ff",
+    "#e9ecef",
+    "#ffffff",
+    "#c9ecc9",
+)
+OP_FILL, RED, MISMATCH_FILL, BROADCAST = "#fff3c4", "red", "#ffd6d6", "#d95f02"
+INSTALL_HINTS = (
+    "sudo apt-get install graphviz",
+    "brew install graphviz",
+    "conda install -c conda-forge graphviz",
+    "https://graphviz.org/download/",
+)
+
+
+# ---------------------------------------------------------------- the tutorial's network
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def tutorial_data(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(2, 400))
+    Y = (X[0:1] * X[1:2] > 0).astype(float)
+    params = [rng.normal(size=s) for s in [(3, 2), (3, 1), (1, 3), (1, 1)]]
+    return X, Y, params
+
+
+def layer(W, b, A, label: str, name: str, activation=None):
+    """A minimal module call: what nn.Module.__call__ does, without mg.nn."""
+    with recording_scope(label, name):
+        Z = W @ A + b
+        return activation(Z) if activation else Z
+
+
+def tutorial_network(seed: int = 0, *, scoped: bool = True, fused: bool = True):
+    """The tutorial's 2-3-1 network (column layout) after backward(retain_graph=True)."""
+    X, Y, params = tutorial_data(seed)
+    W1, b1, W2, b2 = [
+        mg.tensor(p, requires_grad=True, name=n)
+        for p, n in zip(params, ["W1", "b1", "W2", "b2"], strict=True)
+    ]
+    Xt = mg.tensor(X, name="X")
+    if scoped:
+        A1 = layer(W1, b1, Xt, "Layer(2→3)", "hidden", mg.sigmoid)
+        Z2 = layer(W2, b2, A1, "Layer(3→1)", "output")
+    else:
+        A1 = mg.sigmoid(W1 @ Xt + b1)
+        Z2 = W2 @ A1 + b2
+    if fused:
+        loss = binary_cross_entropy_with_logits(Z2, Y)
+    else:
+        A2 = mg.sigmoid(Z2)
+        with warnings.catch_warnings():  # the naive loss earns a StabilityWarning: it is meant
+            warnings.simplefilter("ignore")
+            loss = -(Y * mg.log(A2) + (1 - Y) * mg.log(1 - A2)).mean()
+    loss.backward(retain_graph=True)
+    return loss, dict(W1=W1, b1=b1, W2=W2, b2=b2, X=Xt)
+
+
+def tutorial_gradients(seed: int = 0):
+    """dW1, db1, dW2, db2 by the tutorial's hand-written backprop."""
+    X, Y, (W1, b1, W2, b2) = tutorial_data(seed)
+    m = X.shape[1]
+    Z1 = W1 @ X + b1
+    A1 = sigmoid(Z1)
+    A2 = sigmoid(W2 @ A1 + b2)
+    dZ2 = A2 - Y
+    dW2 = (1 / m) * dZ2 @ A1.T
+    db2 = (1 / m) * np.sum(dZ2, axis=1, keepdims=True)
+    dZ1 = W2.T @ dZ2 * sigmoid(Z1) * (1 - sigmoid(Z1))
+    dW1 = (1 / m) * dZ1 @ X.T
+    db1 = (1 / m) * np.sum(dZ1, axis=1, keepdims=True)
+    return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+def tutorial_loss(seed: int = 0) -> float:
+    """The mean binary cross-entropy, -(y log a2 + (1 - y) log(1 - a2)), in plain NumPy."""
+    X, Y, (W1, b1, W2, b2) = tutorial_data(seed)
+    A2 = sigmoid(W2 @ sigmoid(W1 @ X + b1) + b2)
+    return float(np.mean(-(Y * np.log(A2) + (1 - Y) * np.log(1 - A2))))
+
+
+# ---------------------------------------------------------------- reading SVG and DOT
+
+
+def parse_svg(data: bytes | str) -> ET.Element:
+    return ET.fromstring(data.encode() if isinstance(data, str) else data)
+
+
+def groups(svg: ET.Element, cls: str) -> dict[str, ET.Element]:
+    """The <g class=cls> elements (node, edge, cluster) by their <title>."""
+    return {g.find(SVG + "title").text: g for g in svg.iter(SVG + "g") if g.get("class") == cls}
+
+
+def texts(element: ET.Element) -> list[str]:
+    return [(t.text or "").replace("\xa0", " ") for t in element.iter(SVG + "text")]
+
+
+def legend_of(svg: ET.Element) -> ET.Element:
+    """The picture's own label (the legend): the top-level graph group without its nodes,
+    edges and clusters."""
+    (graph,) = [g for g in svg.iter(SVG + "g") if g.get("class") == "graph"]
+    legend = ET.Element("legend")
+    legend.extend(child for child in graph if child.tag != SVG + "g")
+    return legend
+
+
+def fills(element: ET.Element) -> set[str]:
+    return {e.get("fill") for e in element if e.get("fill")}
+
+
+def strokes(element: ET.Element) -> set[str]:
+    return {e.get("stroke") for e in element if e.get("stroke")}
+
+
+def node_with_text(svg: ET.Element, text: str) -> tuple[str, ET.Element]:
+    found = [(t, g) for t, g in groups(svg, "node").items() if text in texts(g)]
+    assert len(found) == 1, f"{len(found)} nodes show {text!r}"
+    return found[0]
+
+
+def dot_nodes(source: str) -> list[str]:
+    """Node statements' names in DOT source (lines `\\tname [`)."""
+    names = re.findall(r"^\s*(\w+) \[", source, flags=re.MULTILINE)
+    return [n for n in names if n not in ("graph", "node", "edge")]
+
+
+def four_sig(x: float) -> str:
+    """x to 4 significant digits, in Python's general format (what pictures show)."""
+    return f"{float(x):.4g}"
+
+
+# ---------------------------------------------------------------- rendering with the real dot
+
+
+def test_the_tutorial_network_renders_to_svg_with_nodes_labels_colours_clusters(
+    tmp_path, dot
+) -> None:
+    loss, p = tutorial_network()
+    path = render_graph(loss, tmp_path / "graph.svg", show_data=True)
+    assert path == tmp_path / "graph.svg"
+    svg = parse_svg(path.read_bytes())
+    nodes = groups(svg, "node")
+    # 13 tensors (W1, X, W1@X, b1, Z1, A1, W2, W2@A1, b2, Z2, Y, bce terms, loss), 7 ops
+    assert len(nodes) == 13 + 7
+
+    # ops in the order they ran, with their numbers
+    for k, op in enumerate(
+        ["matmul", "add", "sigmoid", "matmul", "add", "bce_with_logits", "mean"], 1
+    ):
+        _, g = node_with_text(svg, f"#{k} {op}")
+        assert fills(g) == {OP_FILL}
+
+    # tensors: names, shapes, dtypes, kinds by colour, gradients by the tutorial's formulas
+    grads = tutorial_gradients()
+    for name, shape in [("W1", (3, 2)), ("b1", (3, 1)), ("W2", (1, 3)), ("b2", (1, 1))]:
+        _, g = node_with_text(svg, name)
+        shown = " ".join(texts(g))
+        assert f"{shape} float64" in shown
+        assert fills(g) == {PARAMETER_FILL}
+        for value in grads[name].ravel():
+            assert four_sig(value) in shown, (name, four_sig(value), shown)
+        if grads[name].size > 1:
+            assert f"‖grad‖ {four_sig(np.linalg.norm(grads[name]))}" in shown
+    _, x_node = node_with_text(svg, "X")
+    assert fills(x_node) == {INPUT_FILL}
+    assert "(2, 400) float64" in texts(x_node)
+    X = p["X"].data
+    assert f"data min {four_sig(X.min())}  mean {four_sig(X.mean())}  max {four_sig(X.max())}" in (
+        texts(x_node)
+    )
+    root = [g for g in nodes.values() if fills(g) == {ROOT_FILL}]
+    assert len(root) == 1 and "() float64" in texts(root[0])
+    assert f"data {four_sig(tutorial_loss())}" in texts(root[0])
+    assert "(1, 400) float64" in [t for g in nodes.values() for t in texts(g)]
+
+    # the broadcast edge: b1 (3, 1) is added to (3, 400), so its gradient is summed
+    b1_id, _ = node_with_text(svg, "b1")
+    add_id, _ = node_with_text(svg, "#2 add")
+    edge = groups(svg, "edge")[f"{b1_id}->{add_id}"]
+    assert texts(edge) == ["Σ axis 1: (3, 400) → (3, 1)"]
+    assert BROADCAST in strokes(edge)
+    b2_id, _ = node_with_text(svg, "b2")
+    assert texts(groups(svg, "edge")[f"{b2_id}->{node_with_text(svg, '#5 add')[0]}"]) == [
+        "Σ axis 1: (1, 400) → (1, 1)"
+    ]
+
+    # the module clusters, drawn around their ops
+    clusters = {"".join(texts(g)): g for g in groups(svg, "cluster").values()}
+    assert set(clusters) == {"Layer(2→3) 'hidden'", "Layer(3→1) 'output'"}
+    box = bounding_box(clusters["Layer(2→3) 'hidden'"])
+    for op in ["#1 matmul", "#2 add", "#3 sigmoid"]:
+        assert inside(centre(node_with_text(svg, op)[1]), box), op
+    assert not inside(centre(node_with_text(svg, "#4 matmul")[1]), box)
+
+    # the legend (under the picture) names every colour
+    legend = legend_of(svg)
+    for kind in ["parameter", "input / constant", "intermediate", "root (output)"]:
+        assert kind in texts(legend)
+    assert {PARAMETER_FILL, INPUT_FILL, ROOT_FILL, OP_FILL} <= fills(legend)
+
+
+def bounding_box(cluster: ET.Element) -> tuple[float, float, float, float]:
+    shape = cluster.find(SVG + "path")
+    if shape is None:
+        shape = cluster.find(SVG + "polygon")
+    numbers = [
+        float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", shape.get("d") or shape.get("points"))
+    ]
+    xs, ys = numbers[0::2], numbers[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def centre(node: ET.Element) -> tuple[float, float]:
+    ellipse = node.find(SVG + "ellipse")
+    return float(ellipse.get("cx")), float(ellipse.get("cy"))
+
+
+def inside(point: tuple[float, float], box: tuple[float, float, float, float]) -> bool:
+    return box[0] < point[0] < box[2] and box[1] < point[1] < box[3]
+
+
+def test_the_naive_loss_graph_renders_and_numbers_ops_like_topological_order(dot) -> None:
+    loss, _ = tutorial_network(scoped=False, fused=False)
+    order = list(reversed(topological_order(loss, allow_freed=True)))
+    svg = parse_svg(draw_graph(loss).pipe(format="svg"))
+    op_labels = [t for g in groups(svg, "node").values() for t in texts(g) if t.startswith("#")]
+    assert len(op_labels) == len(order) == 14  # 5 for the layers, 9 for the naive loss
+    for k, t in enumerate(order, 1):
+        assert sum(label.startswith(f"#{k} {t.op}") for label in op_labels) == 1
+
+
+def test_png_and_pdf_are_written_with_dot(tmp_path, dot) -> None:
+    loss, _ = tutorial_network()
+    assert render_graph(loss, tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert render_graph(loss, tmp_path / "sub" / "g.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_jupyter_display_is_svg(dot) -> None:
+    loss, _ = tutorial_network()
+    bundle = draw_graph(loss)._repr_mimebundle_()
+    assert parse_svg(bundle["image/svg+xml"]).tag == SVG + "svg"
+
+
+# ---------------------------------------------------------------- without dot
+
+
+@pytest.fixture
+def no_dot(monkeypatch, tmp_path):
+    """A PATH on which Graphviz's `dot` cannot be found."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+
+
+def test_without_dot_drawing_dot_files_and_text_work_and_rendering_says_how_to_install(
+    no_dot, tmp_path
+) -> None:
+    loss, _ = tutorial_network()
+    picture = draw_graph(loss)
+    assert isinstance(picture, graphviz.Digraph)
+    assert "#7 mean" in picture.source
+
+    with pytest.raises(GraphvizNotFoundError) as err:
+        render_graph(loss, tmp_path / "graph.svg")
+    assert isinstance(err.value, RuntimeError)
+    message = str(err.value)
+    for hint in INSTALL_HINTS:
+        assert hint in message
+    assert ".dot" in message and "format_graph" in message
+    assert not (tmp_path / "graph.svg").exists()
+
+    path = render_graph(loss, tmp_path / "graph.dot")
+    assert path.read_text(encoding="utf-8") == picture.source
+    assert "#7 mean" in format_graph(loss)
+
+    bundle = picture._repr_mimebundle_()  # Jupyter: the hint, not a traceback
+    assert "sudo apt-get install graphviz" in bundle["text/plain"]
+
+
+def test_when_graphviz_cannot_run_dot_rendering_raises_the_install_hint(
+    monkeypatch, tmp_path
+) -> None:
+    def missing(*args, **kwargs):
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
+    loss, _ = tutorial_network()
+    with pytest.raises(GraphvizNotFoundError, match="brew install graphviz"):
+        render_graph(loss, tmp_path / "graph.png")
+
+
+# ---------------------------------------------------------------- determinism, snapshot
+
+
+def test_the_same_expression_gives_byte_identical_dot_source() -> None:
+    first, _ = tutorial_network(seed=3)
+    second, _ = tutorial_network(seed=3)
+    assert draw_graph(first, show_data=True).source == draw_graph(second, show_data=True).source
+    assert format_graph(first, show_data=True) == format_graph(second, show_data=True)
+    assert not re.search(r"0x[0-9a-f]{6,}|\d{9,}", draw_graph(first).source)  # no id()s
+
+
+def test_dot_source_of_the_tutorial_network_matches_the_snapshot() -> None:
+    loss, _ = tutorial_network()
+    source = draw_graph(loss, show_data=True).source
+    path = SNAPSHOTS / "tutorial_network.dot"
+    if os.environ.get("MICROGRADNP_UPDATE_SNAPSHOTS") == "1":
+        path.write_text(source, encoding="utf-8")
+    assert source == path.read_text(encoding="utf-8"), (
+        "the tutorial network's DOT source changed; if intended, review the picture and "
+        "rerun with MICROGRADNP_UPDATE_SNAPSHOTS=1"
+    )
+
+
+# ---------------------------------------------------------------- escaping
+
+
+NASTY = ']a"b\\" ]; evil [label="pwned"]; <b>&amp;</b> {x|y} \\N\nsecond line \x01'
+
+
+def test_names_full_of_dot_and_html_syntax_are_drawn_literally(dot) -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name=NASTY)
+    with recording_scope(NASTY, NASTY):
+        y = (w * 3.0).sum()
+    y.name = "<loss>"
+    source = draw_graph(y).source
+    assert "pwned" not in dot_nodes(source) and "evil" not in dot_nodes(source)
+    svg = parse_svg(graphviz.Source(source).pipe(format="svg"))
+    assert set(groups(svg, "node")) == {"t1", "t2", "t3", "op1", "op2"}
+    first_line = ']a"b\\" ]; evil [label="pwned"]; <b>&amp;</b> {x|y} \\N'
+    assert first_line == NASTY.split("\n")[0]
+    _, w_node = node_with_text(svg, first_line)  # literally: no markup, no \N substitution
+    assert "second line \\x01" in texts(w_node)
+    node_with_text(svg, "<loss>")
+    (cluster,) = groups(svg, "cluster").values()
+    assert texts(cluster)[:2] == [first_line, "second line \\x01"]
+
+
+# Any characters, with DOT's and HTML's special ones (and dot's escapes \N, \G...) often.
+NAMES = st.text(
+    st.one_of(st.sampled_from(list('"<>&{}|[]\\;=: \nNGELT#')), st.characters()), max_size=40
+)
+
+
+@given(name=NAMES, label=NAMES, op_name=NAMES)
+def test_any_names_give_dot_that_renders_without_injected_nodes(name, label, op_name) -> None:
+    require_dot()
+    x = mg.tensor([1.0, -2.0], requires_grad=True, name=name)
+    scaled = mg.primitive(lambda a: a * 2.0)
+    scaled.defvjp(lambda g, ans, a: 2.0 * g)
+    scaled.name = op_name
+    with recording_scope(label, name):
+        y = scaled(x)
+    y.name = name
+    z = y.sum()
+    z.backward(retain_graph=True)
+    source = draw_graph(z, show_data=True, highlight=[name]).source
+    svg = parse_svg(graphviz.Source(source).pipe(format="svg"))  # dot accepts it
+    assert set(groups(svg, "node")) == {"t1", "t2", "t3", "op1", "op2"}
+    assert len(groups(svg, "cluster")) == 1
+    assert len(groups(svg, "edge")) == 4
+    readable = name.strip() and name.isprintable() and len(name) < 60
+    if readable:
+        assert any(name.strip() == t.strip() for t in texts(svg))
+    assert format_graph(z, show_data=True).count("\n") == 2  # one line per tensor
+
+
+def test_names_with_characters_xml_forbids_render_as_escapes(dot) -> None:
+    x = mg.tensor([1.0], requires_grad=True, name="bad\ud800\uffff\x00\x1b\t")
+    y = x * 2.0
+    svg = parse_svg(draw_graph(y).pipe(format="svg"))
+    assert "bad\\ud800\\uffff\\x00\\x1b\\t" in texts(svg)
+    text = format_graph(y)
+    text.encode("utf-8")  # no lone surrogates: printable anywhere
+    assert "bad\\ud800\\uffff\\x00\\x1b\\t  (1,) float64" in text
+
+
+# ---------------------------------------------------------------- op labels and settings
+
+
+def label_of(t) -> str:
+    """The op label draw_graph gives the op that computed t (t is the root)."""
+    text = format_graph(t, max_nodes=1)
+    return text.split(" → ")[0].split(" ", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("make", "label"),
+    [
+        (lambda x: x.sum(axis=1), "sum(axis=1)"),
+        (lambda x: mg.sum(x, axis=(0, 1), keepdims=True), "sum(axis=(0, 1), keepdims=True)"),
+        (lambda x: x.mean(), "mean"),
+        (lambda x: x * 2.0, "mul(b=2.0)"),
+        (lambda x: 1 - x, "sub(a=1)"),
+        (lambda x: x**3, "pow(p=3)"),
+        (lambda x: x[:, 0], "getitem[:, 0]"),
+        (lambda x: x[0:1], "getitem[0:1]"),
+        (lambda x: x[..., None], "getitem[..., None]"),
+        (lambda x: x.reshape(3, 2), "reshape(shape=(3, 2))"),
+        (lambda x: x.T, "transpose"),
+        (lambda x: x.clip(0.0), "clip(min=0.0)"),
+        (lambda x: x.clip(max=0.5), "clip(max=0.5)"),
+        (lambda x: mg.softmax(x, axis=0), "softmax(axis=0)"),
+        (lambda x: x.softmax(), "softmax"),
+        (lambda x: x.astype(np.float32), "astype(dtype=float32)"),
+        (lambda x: mg.concatenate([x, x], axis=1), "concatenate(axis=1)"),
+        (lambda x: mg.sigmoid(x), "sigmoid"),
+        (lambda x: x @ np.ones((3, 1)), "matmul"),
+        (lambda x: x * 0.1, "mul(b=0.1)"),
+        (lambda x: x / 3.0, "div(b=3.0)"),
+    ],
+)
+def test_op_nodes_show_the_op_and_its_settings(make, label) -> None:
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert label_of(make(x)) == label
+    assert f"#1 {label}" in html.unescape(draw_graph(make(x)).source)
+
+
+def test_index_arrays_are_settings_and_constant_arrays_are_input_boxes() -> None:
+    x = mg.tensor(np.arange(5.0), requires_grad=True)
+    y = x[np.array([0, 2, 2])]
+    assert label_of(y) == "getitem[[0, 2, 2]]"
+    assert len(dot_nodes(draw_graph(y, legend=False).source)) == 3  # x, op, y
+    c = np.ones(5)
+    z = x * c + c  # the same array twice: one box
+    assert len(dot_nodes(draw_graph(z, legend=False).source)) == 6  # x, c, x*c, +, z, *
+    assert format_graph(z).count("(5,) float64  input") == 2  # listed under each use
+
+
+def test_user_primitives_show_their_settings_by_name() -> None:
+    @mg.primitive
+    def scale(x, factor, *, shift=0.0):
+        return x * factor + shift
+
+    scale.defvjp(lambda g, ans, x, factor, *, shift=0.0: g * factor, None)
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    assert label_of(scale(x, 2.5, shift=1.0)) == "scale(factor=2.5, shift=1.0)"
+    assert label_of(scale(x, 2.5)) == "scale(factor=2.5)"
+
+
+# ---------------------------------------------------------------- broadcast edges
+
+
+def broadcast_labels(t) -> list[str]:
+    return re.findall(r"Σ ax(?:is|es) [^<]*", html.unescape(draw_graph(t).source))
+
+
+def expected_label(grad_shape, shape) -> str | None:
+    """The label for a gradient of grad_shape summed to shape, found by brute force: the axes
+    over which summing np.ones(grad_shape) (keepdims) gives shape once leading 1s go."""
+    grad_shape, shape = tuple(grad_shape), tuple(shape)
+    if grad_shape == shape:
+        return None
+    lead = len(grad_shape) - len(shape)
+    axes = [
+        a
+        for a in range(len(grad_shape))
+        if a < lead or (shape[a - lead] == 1 and grad_shape[a] != 1)
+    ]
+    summed = np.ones(grad_shape).sum(axis=tuple(axes), keepdims=True)
+    assert summed.reshape(shape).shape == shape and np.all(
+        summed == np.prod(grad_shape) / np.prod(shape)
+    )
+    word = "axis" if len(axes) == 1 else "axes"
+    return f"Σ {word} {', '.join(map(str, axes))}: {grad_shape} → {shape}"
+
+
+ELEMENTWISE = {
+    "add": mg.add,
+    "sub": mg.sub,
+    "mul": mg.mul,
+    "div": lambda a, b: a / (b * b + 1.0),
+    "pow": lambda a, b: mg.pow(a * a + 1.0, b),
+    "maximum": mg.maximum,
+    "minimum": mg.minimum,
+    "where": lambda a, b: mg.where(a > 0, a, b),
+}
+
+
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+    name=st.sampled_from(sorted(ELEMENTWISE)),
+)
+def test_broadcast_edges_are_labelled_exactly_where_the_engine_sums(shapes, name) -> None:
+    (sa, sb), out_shape = shapes.input_shapes, shapes.result_shape
+    a = mg.tensor(np.ones(sa), requires_grad=True)
+    b = mg.tensor(np.ones(sb), requires_grad=True)
+    result = ELEMENTWISE[name](a, b)
+    expected = {expected_label(out_shape, s) for s in (sa, sb)} - {None}
+    assert set(broadcast_labels(result)) == expected
+
+
+def test_clip_with_tensor_bounds_labels_the_broadcast_bound() -> None:
+    x = mg.tensor(np.zeros((2, 3)), requires_grad=True)
+    low = mg.tensor(np.zeros((1, 3)), requires_grad=True)
+    assert broadcast_labels(mg.clip(x, low, None)) == ["Σ axis 0: (2, 3) → (1, 3)"]
+
+
+def test_no_broadcast_label_on_shape_ops_reductions_or_constants() -> None:
+    x = mg.tensor(np.ones((3,)), requires_grad=True)
+    for y in [x[None], x.reshape(1, 3), x.sum(), mg.stack([x, x]), x.max(), x.softmax()]:
+        assert broadcast_labels(y) == []
+    x2 = mg.tensor(np.ones((4, 3)), requires_grad=True)
+    assert broadcast_labels(x2 * np.ones(3)) == []  # the constant is broadcast: no gradient
+    assert broadcast_labels(x * np.ones((4, 3))) == ["Σ axis 0: (4, 3) → (3,)"]
+
+
+def test_broadcast_to_and_user_ops_that_broadcast_are_labelled() -> None:
+    x = mg.tensor(np.ones((3, 1)), requires_grad=True)
+    assert broadcast_labels(mg.broadcast_to(x, (2, 3, 4))) == ["Σ axes 0, 2: (2, 3, 4) → (3, 1)"]
+
+    @mg.primitive
+    def tile4(a):
+        return np.broadcast_to(a, (4, *np.shape(a))).copy()
+
+    tile4.defvjp(lambda g, ans, a: g)  # output-shaped: the engine sums it back
+    y = tile4(x)
+    assert broadcast_labels(y) == ["Σ axis 0: (4, 3, 1) → (3, 1)"]
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.full((3, 1), 4.0))
+
+
+@given(
+    batch=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
+    n=st.integers(1, 3),
+    k=st.integers(1, 3),
+    m=st.integers(1, 3),
+    vector=st.sampled_from(["none", "a", "b"]),
+)
+def test_matmul_batch_broadcast_labels_match_what_its_vjps_return(batch, n, k, m, vector) -> None:
+    ba, bb = batch.input_shapes
+    sa = (k,) if vector == "a" else (*ba, n, k)
+    sb = (k,) if vector == "b" else (*bb, k, m)
+    a = mg.tensor(np.ones(sa), requires_grad=True)
+    b = mg.tensor(np.ones(sb), requires_grad=True)
+    out = a @ b
+    g = np.ones(out.shape)
+    raw = [np.shape(raw_vjp(ops.matmul, i, g, out.data, a.data, b.data)) for i in (0, 1)]
+    expected = {expected_label(raw[i], s) for i, s in enumerate((sa, sb))} - {None}
+    assert set(broadcast_labels(out)) == expected
+
+
+def raw_vjp(op, i, g, ans, *args):
+    """What op's VJP returns for argument i, before the engine sums broadcast axes away."""
+    if op.vjps is not None:
+        return op.vjps[i](g, ans, *args)
+    return op.vjp(g, ans, *args)[i]
+
+
+# ---------------------------------------------------------------- value and gradient summaries
+
+
+def test_small_tensors_show_values_and_large_ones_min_mean_max() -> None:
+    w = mg.tensor([[0.5, -1.25], [3.0, 1e-5]], requires_grad=True, name="w")
+    big = np.linspace(-1.0, 2.0, 100).reshape(2, 50)
+    y = (w @ np.ones((2, 50)) * big).sum()
+    y.backward(retain_graph=True)
+    text = format_graph(y, show_data=True)
+    w_line = next(line for line in text.splitlines() if "w  (2, 2)" in line)
+    assert "data [[0.5, -1.25], [3, 1e-05]]" in w_line
+    row0, row1 = big.sum(axis=1)  # d y / d w[i, j] = sum_k big[i, k]
+    expected = [[four_sig(row0)] * 2, [four_sig(row1)] * 2]
+    assert f"grad [[{', '.join(expected[0])}], [{', '.join(expected[1])}]]" in w_line
+    assert f"‖grad‖ {four_sig(np.sqrt(2 * row0**2 + 2 * row1**2))}" in w_line
+    assert f"data min -1  mean {four_sig(big.mean())}  max 2" in text
+    assert "data" not in format_graph(y)  # show_data=False: shapes only
+    assert "grad" not in format_graph(y, show_grad=False)
+
+
+def test_nan_and_inf_in_values_and_gradients_are_flagged_red(dot) -> None:
+    x = mg.tensor([0.0, 4.0, 1.0], requires_grad=True, name="x")
+    y = mg.sqrt(x)  # d/dx sqrt at 0 is +inf
+    z = (y * np.array([1.0, 1.0, np.nan])).sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z.backward(retain_graph=True)
+    text = format_graph(z)
+    # dz/dx = c / (2 sqrt(x)) = [1 / 0, 1 / 4, nan / 2]
+    x_line = next(line for line in text.splitlines() if "x  (3,)" in line)
+    assert "!! grad has 1 NaN, 1 +Inf" in x_line
+    assert text.count("!! data has 1 NaN") == 3  # the constant, y * c and z
+    svg = parse_svg(draw_graph(z).pipe(format="svg"))
+    _, x_node = node_with_text(svg, "x")
+    assert RED in strokes(x_node)
+    assert "grad has 1 NaN, 1 +Inf" in texts(x_node)
+    flagged = [g for g in groups(svg, "node").values() if "data has 1 NaN" in texts(g)]
+    assert len(flagged) == 3 and all(RED in strokes(g) for g in flagged)
+    (_, sqrt_out), *_ = [
+        (t, g) for t, g in groups(svg, "node").items() if texts(g) == ["(3,) float64"]
+    ]
+    assert RED not in strokes(sqrt_out)
+
+
+def test_intermediate_gradients_show_after_retain_grad() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3.0
+    h.name = "h"
+    h.retain_grad()
+    (h * h).sum().backward(retain_graph=True)
+    line = next(line for line in format_graph((h * h).sum()).splitlines() if "h  (2,)" in line)
+    assert "grad [6, 12]" in line  # d/dh sum(h^2) = 2h
+
+
+# ---------------------------------------------------------------- highlight (compare_grads)
+
+
+class FakeReport:
+    """What compare_grads' report offers draw_graph."""
+
+    def failed_names(self):
+        return iter(["b1", "not_in_graph"])
+
+
+@pytest.mark.parametrize("highlight", [["b1", "not_in_graph"], FakeReport()])
+def test_highlighted_names_are_drawn_as_mismatches(highlight, dot) -> None:
+    loss, _ = tutorial_network()
+    source = draw_graph(loss, highlight=highlight).source
+    svg = parse_svg(graphviz.Source(source).pipe(format="svg"))
+    _, b1 = node_with_text(svg, "b1")
+    assert "✗ mismatch" in texts(b1)
+    assert MISMATCH_FILL in fills(b1) and RED in strokes(b1)
+    _, w1 = node_with_text(svg, "W1")
+    assert "✗ mismatch" not in texts(w1) and fills(w1) == {PARAMETER_FILL}
+    note = groups(svg, "node")["note_mismatch"]
+    assert "not_in_graph" in texts(note)
+    assert "mismatch" in texts(legend_of(svg))
+    text = format_graph(loss, highlight=highlight)
+    assert "!! ✗ mismatch" in next(line for line in text.splitlines() if "b1" in line)
+    assert text.splitlines()[-1] == "!! mismatches not listed above: not_in_graph"
+
+
+def test_op_numbers_and_check_graph_reports_highlight_ops(dot) -> None:
+    @mg.primitive
+    def wrong_sin(a):
+        return np.sin(a)
+
+    wrong_sin.defvjp(lambda g, ans, a: g * np.sin(a))  # should be cos: a wrong VJP
+    x = mg.tensor([0.5, -1.0], requires_grad=True, name="x")
+    y = (wrong_sin(mg.tanh(x)) * 2.0).sum()  # ops: #1 tanh, #2 wrong_sin, #3 mul, #4 sum
+
+    class GraphReport:  # what check_graph's report offers draw_graph
+        def failed_nodes(self):
+            return [2]
+
+    reports = [[2], GraphReport()]
+    if hasattr(mg, "check_graph"):
+        reports.append(mg.check_graph(y))
+    for report in reports:
+        svg = parse_svg(draw_graph(y, highlight=report).pipe(format="svg"))
+        _, bad = node_with_text(svg, "#2 wrong_sin")
+        assert "✗ mismatch" in texts(bad) and RED in strokes(bad)
+        _, good = node_with_text(svg, "#1 tanh")
+        assert "✗ mismatch" not in texts(good) and RED not in strokes(good)
+        text = format_graph(y, highlight=report)
+        assert "#2 wrong_sin → (2,) float64  !! ✗ mismatch (op)" in text
+    assert "#9" in draw_graph(y, highlight=[9]).source  # named in the note: not in this graph
+
+
+def test_highlight_rejects_what_is_not_names() -> None:
+    loss, _ = tutorial_network()
+    with pytest.raises(TypeError, match="failed_names"):
+        draw_graph(loss, highlight=[1.5, None])
+    assert "✗ mismatch" in format_graph(loss, highlight="W1")  # one name, not its letters
+
+
+# ---------------------------------------------------------------- freed graphs
+
+
+def test_after_backward_without_retain_graph_the_freed_part_is_explained(dot) -> None:
+    loss, _ = tutorial_network()
+    loss.backward()  # frees the graph
+    picture = draw_graph(loss)
+    assert "retain_graph=True" in picture.source
+    svg = parse_svg(picture.pipe(format="svg"))
+    assert "note_freed" in groups(svg, "node")
+    text = format_graph(loss)
+    assert "retain_graph=True" in text and "mean" in text
+
+
+def test_a_partly_freed_graph_draws_what_is_left() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    a = mg.exp(x)
+    a.sum().backward()  # frees exp's record
+    y = (a * 2.0).sum()
+    source = draw_graph(y).source
+    assert re.search(r"#\d exp.*dashed", source)
+    assert re.search(r"#\d mul\(b=2.0\).*style=filled", source)
+    assert source.count("note_freed ->") == 1
+
+
+# ---------------------------------------------------------------- modules: clusters, collapse
+
+
+def test_nested_module_calls_nest_clusters_and_collapse_to_one_node_each() -> None:
+    x = mg.tensor(np.ones((2, 5)))
+    W1, W2 = (mg.tensor(np.ones(s), requires_grad=True) for s in [(3, 2), (1, 3)])
+    with recording_scope("Net", ""):
+        h = layer(W1, mg.tensor(np.zeros((3, 1))), x, "Dense(2→3)", "fc1", mg.tanh)
+        out = layer(W2, mg.tensor(np.zeros((1, 1))), h, "Dense(3→1)", "fc2")
+    loss = (out * out).mean()
+    source = draw_graph(loss).source
+    net = source.index("subgraph cluster_1 {")
+    assert source.index("<B>Dense(2→3)</B> &#x27;fc1&#x27;") > net
+    assert source.index("<B>Dense(3→1)</B> &#x27;fc2&#x27;") > net
+    assert source.count("subgraph cluster_") == 3
+
+    collapsed = draw_graph(loss, collapse=True, legend=False).source
+    # x, W1, the two biases, W2; Net; its output; mul, mul's output; mean; loss
+    assert len(dot_nodes(collapsed)) == 11
+    assert "Net (5 ops)" in collapsed and "subgraph" not in collapsed
+    text = format_graph(loss, collapse=True)
+    assert text.count("Net (5 ops) →") == 2  # out is used twice: expanded once
+    assert "(shown above)" in text
+
+
+def test_collapse_keeps_a_module_output_that_is_used_inside_and_outside() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    with recording_scope("Block", "b"):
+        h = mg.exp(x)
+        h.name = "h"
+        y = h * 2.0
+    z = (y + h).sum()  # h leaves the module too
+    source = draw_graph(z, collapse=True).source
+    assert ">h<" in source and "Block &#x27;b&#x27; (2 ops)" in source
+    assert "Block 'b' (2 ops) → " in format_graph(z, collapse=True)
+
+
+def test_real_nn_modules_are_drawn_as_clusters_if_available() -> None:
+    if not hasattr(mg.nn, "Sequential"):
+        pytest.skip("mg.nn modules not available")
+    model = mg.nn.Sequential(mg.nn.Linear(2, 3, rng=0), mg.nn.Sigmoid(), mg.nn.Linear(3, 1, rng=0))
+    loss = model(mg.tensor(np.ones((5, 2)))).sum()
+    assert "Linear" in draw_graph(loss).source
+    assert "subgraph" not in draw_graph(loss, collapse=True).source
+
+
+# ---------------------------------------------------------------- big and deep graphs
+
+
+@pytest.fixture(scope="module")
+def deep_chain():
+    x = mg.tensor(1.0, requires_grad=True, name="x")
+    y = x
+    for _ in range(200_000):
+        y = y * 1.0000001
+    return y
+
+
+def test_a_deep_graph_is_refused_quickly_with_advice(deep_chain) -> None:
+    assert sys.getrecursionlimit() < 200_000
+    with pytest.raises(ValueError, match="collapse=True") as err:
+        draw_graph(deep_chain)
+    assert "max_nodes=1000" in str(err.value)
+    with pytest.raises(ValueError, match="max_nodes=50"):
+        draw_graph(deep_chain, max_nodes=50, collapse=True)
+
+
+def test_a_deep_graph_prints_as_text_without_recursion(deep_chain) -> None:
+    text = format_graph(deep_chain)
+    lines = text.splitlines()
+    assert lines[0].startswith("#200000 mul(b=1.0000001) → () float64")
+    assert len(lines) == 1001 and "max_nodes=None" in lines[-1]
+    assert max(len(line) for line in lines) < 150  # indentation is capped
+    assert lines[999].lstrip("⋯ └─").startswith("#199001 mul")
+
+
+def test_the_whole_of_a_deep_graph_prints_with_max_nodes_none() -> None:
+    x = mg.tensor(2.0, requires_grad=True, name="x")
+    y = x
+    for _ in range(20_000):
+        y = y + 1.0
+    lines = format_graph(y, max_nodes=None).splitlines()
+    assert len(lines) == 20_001
+    assert lines[-1].lstrip("⋯ └─").startswith("x  () float64  parameter")
+    assert [int(line.split("#")[1].split()[0]) for line in lines[:-1]] == list(range(20_000, 0, -1))
+
+
+def test_max_nodes_counts_drawn_nodes_and_collapse_brings_a_big_module_under_it() -> None:
+    x = mg.tensor(np.ones(3), requires_grad=True)
+    with recording_scope("Big", ""):
+        y = x
+        for _ in range(100):
+            y = mg.tanh(y)
+    loss = y.sum()
+    with pytest.raises(ValueError, match="collapse=True"):
+        draw_graph(loss, max_nodes=50)
+    assert "Big (100 ops)" in draw_graph(loss, max_nodes=50, collapse=True).source
+    assert len(dot_nodes(draw_graph(loss, max_nodes=None, legend=False).source)) == 203
+
+
+def test_a_tensor_used_by_many_ops_is_drawn_once_plus_small_copies_and_lays_out_fast(dot) -> None:
+    w = mg.tensor(np.ones(3), requires_grad=True, name="w")
+    h = mg.tensor(np.ones(3), requires_grad=True, name="h0")
+    for _ in range(100):  # an unrolled recurrence: the same w at every step
+        h = mg.tanh(h * w)
+    loss = h.sum()
+    source = draw_graph(loss).source
+    w_nodes = [line for line in source.splitlines() if "<B>w</B>" in line]
+    assert len(w_nodes) == 100  # the full box, and a copy at each later use
+    assert sum("(3,) float64" in line for line in w_nodes) == 1
+    assert sum("shared" in line for line in w_nodes) == 99
+    # Without the copies, 100 edges from one box across 200 ranks take dot minutes to lay out.
+    done = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, timeout=60)
+    svg = parse_svg(done.stdout)
+    assert len(groups(svg, "node")) == (2 + 200 + 1) + 201 + 99  # tensors, ops, copies
+
+
+# ---------------------------------------------------------------- text view, API, errors
+
+
+def test_the_text_tree_of_the_tutorial_network(capsys) -> None:
+    loss, _ = tutorial_network(scoped=False)
+    text = format_graph(loss)
+    lines = text.splitlines()
+    assert lines[0] == "#7 mean → () float64"
+    assert lines[1] == "└─ #6 bce_with_logits → (1, 400) float64"
+    b1 = next(line for line in lines if " b1 " in line)
+    assert b1.endswith("(grad Σ axis 1: (3, 400) → (3, 1))")
+    assert "parameter" in b1 and "grad [[" in b1
+    assert sum("X  (2, 400) float64  input" in line for line in lines) == 1
+    for k in range(1, 8):
+        assert sum(f"#{k} " in line for line in lines) == 1
+    print_graph(loss)
+    assert capsys.readouterr().out == text + "\n"
+
+
+def test_a_shared_result_is_expanded_once() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    a = x * x
+    y = (a + a).sum()
+    lines = format_graph(y).splitlines()
+    assert sum("#1 mul → " in line for line in lines) == 2
+    assert sum("(shown above)" in line for line in lines) == 1
+    assert sum(" x  " in line for line in lines) == 2  # both inputs of x * x
+
+
+def test_a_leaf_root_is_one_node() -> None:
+    w = mg.tensor([1.0], requires_grad=True, name="w")
+    assert format_graph(w) == "w  (1,) float64"
+    assert len(dot_nodes(draw_graph(w, legend=False).source)) == 1
+
+
+def test_bad_arguments_get_clear_errors(tmp_path) -> None:
+    loss, _ = tutorial_network()
+    with pytest.raises(TypeError, match="draw_graph: expected the Tensor"):
+        draw_graph(np.ones(3))
+    with pytest.raises(ValueError, match="rankdir"):
+        draw_graph(loss, rankdir="up")
+    with pytest.raises(ValueError, match="max_nodes"):
+        format_graph(loss, max_nodes=0)
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf or \.dot"):
+        render_graph(loss, tmp_path / "graph.jpg")
+
+
+def test_the_readme_picture_in_docs_is_current() -> None:
+    path = Path(__file__).parents[1] / "docs" / "make_pictures.py"
+    spec = importlib.util.spec_from_file_location("make_pictures", path)
+    make_pictures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_pictures)
+    assert make_pictures.stale() == [], "run: python docs/make_pictures.py"
+    svg = parse_svg((path.parent / "tutorial_graph.svg").read_bytes())
+    for name in ["W1", "b1", "W2", "b2", "X", "Y", "Z1", "A1", "Z2", "loss"]:
+        node_with_text(svg, name)
+
+
+def test_rankdir_is_passed_to_dot() -> None:
+    loss, _ = tutorial_network()
+    assert "rankdir=TB" in draw_graph(loss, rankdir="TB").source
