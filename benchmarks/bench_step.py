@@ -299,12 +299,20 @@ def measure_speed(
 
 
 def peak_memory_mib(size: str, name: str) -> float | None:
-    """Peak RSS growth of one step, in a fresh child process (None if unmeasurable)."""
+    """Peak RSS growth of one step, in a fresh child process (None if unmeasurable).
+
+    glibc's malloc keeps freed blocks below a threshold that it raises as it goes, so RSS
+    would depend on what ran before; a fixed threshold makes every large array a fresh
+    mapping, returned when freed, and RSS growth then equals the arrays alive at the peak
+    (the same number tracemalloc reports for the NumPy-based contenders).
+    """
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     result = subprocess.run(
         [sys.executable, __file__, "--memory-child", name, size],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     try:
         return float(result.stdout.strip().splitlines()[-1])

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import microgradnp as mg
-from microgradnp.gradcheck import GradcheckError, check_graph, compare_grads, gradcheck
+from microgradnp.checking import GradcheckError, check_graph, compare_grads, gradcheck
 from microgradnp.graph import GraphvizNotFoundError, render_graph
 from microgradnp.nn.functional import binary_cross_entropy_with_logits
 

@@ -7,13 +7,14 @@
     loss.backward()          # W.grad now holds d loss / d W
 
 Module map (each imports only from the ones above it):
-    primitive   how an op is defined and recorded: primitive, defvjp, no_grad
+    recording   how an op is defined and recorded: primitive, defvjp, no_grad
     ops         every built-in op, forward and VJP side by side
     engine      backward: topological walk, VJP calls, unbroadcast, accumulation
-    tensor      the Tensor class: data, grad, operators and methods
+    tensors     the Tensor class: data, grad, operators and methods
     transforms  grad, value_and_grad
-    gradcheck   checking gradients: gradcheck, check_graph, compare_grads, detect_anomaly,
+    checking    checking gradients: gradcheck, check_graph, compare_grads, detect_anomaly,
                 stability_warnings
+    graph       pictures of the graph: draw_graph, render_graph, format_graph, print_graph
     nn          modules (Module, Linear, Sequential, Sigmoid, Tanh, ReLU) and losses
                 (nn.functional)
     optim       SGD, Adam
@@ -23,7 +24,7 @@ Module map (each imports only from the ones above it):
 """
 
 from . import datasets, nn, optim
-from .gradcheck import (
+from .checking import (
     GradcheckError,
     GradReport,
     GraphReport,
@@ -34,6 +35,7 @@ from .gradcheck import (
     gradcheck,
     stability_warnings,
 )
+from .graph import GraphvizNotFoundError, draw_graph, format_graph, print_graph, render_graph
 from .ops import (
     abs,
     add,
@@ -74,9 +76,9 @@ from .ops import (
     transpose,
     where,
 )
-from .primitive import Primitive, enable_grad, is_grad_enabled, no_grad, primitive
+from .recording import Primitive, enable_grad, is_grad_enabled, no_grad, primitive
 from .serialization import load, save
-from .tensor import Tensor, tensor
+from .tensors import Tensor, tensor
 from .transforms import grad, value_and_grad
 
 __version__ = "0.1.0"
@@ -85,6 +87,7 @@ __all__ = [
     "GradReport",
     "GradcheckError",
     "GraphReport",
+    "GraphvizNotFoundError",
     "Primitive",
     "StabilityWarning",
     "Tensor",
@@ -99,9 +102,11 @@ __all__ = [
     "datasets",
     "detect_anomaly",
     "div",
+    "draw_graph",
     "enable_grad",
     "equal",
     "exp",
+    "format_graph",
     "grad",
     "gradcheck",
     "greater",
@@ -126,8 +131,10 @@ __all__ = [
     "not_equal",
     "optim",
     "pow",
+    "print_graph",
     "primitive",
     "relu",
+    "render_graph",
     "save",
     "reshape",
     "sigmoid",

@@ -30,8 +30,8 @@ from . import datasets, optim
 from .nn import Linear, Module, Sequential, Sigmoid
 from .nn.functional import binary_cross_entropy_with_logits
 from .ops import sigmoid
-from .primitive import no_grad
-from .tensor import Tensor
+from .recording import no_grad
+from .tensors import Tensor
 
 DESCRIPTION = (
     "Train a 2 → H → 1 sigmoid network (the tutorial's) on a toy dataset, print its accuracy, "

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import ops
-from .primitive import Node, Primitive, current_mode, is_tensor, restore_mode, switch_mode
+from .recording import Node, Primitive, current_mode, is_tensor, restore_mode, switch_mode
 
 if TYPE_CHECKING:
-    from .tensor import Tensor
+    from .tensors import Tensor
 
 
 def backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False) -> None:

@@ -36,10 +36,10 @@ import numpy as np
 
 from . import ops
 from .engine import topological_order
-from .primitive import Node, Scope, is_tensor
+from .recording import Node, Scope, is_tensor
 
 if TYPE_CHECKING:
-    from .tensor import Tensor
+    from .tensors import Tensor
 
 __all__ = ["GraphvizNotFoundError", "draw_graph", "format_graph", "print_graph", "render_graph"]
 

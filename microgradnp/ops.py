@@ -1,7 +1,7 @@
 """Every built-in op: its NumPy forward and its vector-Jacobian product (VJP), side by side.
 
 Each op is made with the public mechanism users get (`primitive` + `defvjp`, see
-`primitive.py`). A VJP `vjp(g, ans, *args, **settings)` maps the output's gradient `g` to an
+`recording.py`). A VJP `vjp(g, ans, *args, **settings)` maps the output's gradient `g` to an
 input's gradient. VJPs use operators and the functions of this module, not NumPy: during an
 ordinary backward they are called with plain arrays, and these functions then return plain
 arrays (NumPy speed); when a gradient is itself differentiated (`mg.grad(mg.grad(f))`) they
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .primitive import is_tensor, primitive
+from .recording import is_tensor, primitive
 
 if TYPE_CHECKING:
-    from .tensor import Tensor
+    from .tensors import Tensor
 
 Axis = int | tuple[int, ...] | None
 
@@ -308,7 +308,7 @@ def _saturating_source(x: Any) -> str | None:
 
 _PACKAGE = __name__.partition(".")[0]
 # Frames an op call from user code passes through on its way to a lint.
-_CALL_PATH = frozenset({__name__, f"{_PACKAGE}.primitive", f"{_PACKAGE}.tensor"})
+_CALL_PATH = frozenset({__name__, f"{_PACKAGE}.recording", f"{_PACKAGE}.tensors"})
 
 
 def _warn_in_user_code(message: str) -> None:
@@ -372,13 +372,12 @@ def sigmoid(x: Any) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    t = np.negative(x)
-    if type(t) is not np.ndarray:  # 0-d input: NumPy returns a scalar, which out= cannot take
-        t = np.asarray(t)
-    np.minimum(t, _EXP_CAP.get(x.dtype, 709.0), out=t)
-    np.exp(t, out=t)
-    t += 1
-    return np.reciprocal(t, out=t)
+    out = np.empty_like(x)  # one array, every step in place
+    np.negative(x, out=out)
+    np.minimum(out, _EXP_CAP.get(x.dtype, 709.0), out=out)
+    np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
 
 
 @sigmoid.defvjp

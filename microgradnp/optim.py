@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensors import Tensor
 
 
 def _check(

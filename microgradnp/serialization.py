@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensors import Tensor
 
 __all__ = ["load", "save"]
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .primitive import is_grad_enabled, restore_mode, switch_mode
-from .tensor import Tensor
+from .recording import is_grad_enabled, restore_mode, switch_mode
+from .tensors import Tensor
 
 # How many grad transforms are running in this context: inside one, gradients must be
 # recorded, as an outer transform may differentiate them (through closures too).

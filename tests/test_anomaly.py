@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import microgradnp as mg
-from microgradnp.gradcheck import check_graph, detect_anomaly
+from microgradnp.checking import check_graph, detect_anomaly
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's log(0) etc.
 

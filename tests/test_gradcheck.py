@@ -13,13 +13,13 @@ from op_table import OP_CASES, OpCase
 from test_tutorial_equations import backward_propagation, forward_propagation
 
 import microgradnp as mg
-from microgradnp.engine import topological_order
-from microgradnp.gradcheck import (
+from microgradnp.checking import (
     GradcheckError,
     check_graph,
     compare_grads,
     gradcheck,
 )
+from microgradnp.engine import topological_order
 from microgradnp.nn.functional import binary_cross_entropy_with_logits
 
 # ---------------------------------------------------------------- gradcheck

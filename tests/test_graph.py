@@ -38,7 +38,7 @@ from microgradnp.graph import (
     render_graph,
 )
 from microgradnp.nn.functional import binary_cross_entropy_with_logits
-from microgradnp.primitive import recording_scope
+from microgradnp.recording import recording_scope
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SVG = "{http://www.w3.org/2000/svg}"

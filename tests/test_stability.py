@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import microgradnp as mg
-from microgradnp.gradcheck import StabilityWarning, stability_warnings
+from microgradnp.checking import StabilityWarning, stability_warnings
 from microgradnp.nn.functional import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

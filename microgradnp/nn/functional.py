@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..primitive import is_tensor, primitive
-from ..tensor import Tensor
+from ..recording import is_tensor, primitive
+from ..tensors import Tensor
 
 _LOG_FLOOR = -100.0  # PyTorch's clamp on log in binary_cross_entropy: finite at p = 0 or 1
 

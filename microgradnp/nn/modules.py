@@ -23,8 +23,8 @@ from typing import Any, NamedTuple, TypeGuard
 import numpy as np
 
 from .. import ops
-from ..primitive import recording_scope
-from ..tensor import Tensor
+from ..recording import recording_scope
+from ..tensors import Tensor
 
 # Module's own bookkeeping attributes: never parameters or submodules.
 _INTERNAL = frozenset({"_name", "_param_attrs", "training"})

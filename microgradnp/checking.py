@@ -30,7 +30,7 @@ import numpy as np
 
 from . import engine
 from .ops import StabilityWarning
-from .primitive import (
+from .recording import (
     Mode,
     Node,
     Primitive,
@@ -39,7 +39,7 @@ from .primitive import (
     restore_mode,
     switch_mode,
 )
-from .tensor import Tensor
+from .tensors import Tensor
 
 __all__ = [
     "GradReport",

@@ -14,8 +14,8 @@ arguments. The backward engine (`engine.py`) walks those nodes. Every built-in o
     def cube_vjp(g, ans, x):
         return 3 * x**2 * g
 
-This module knows nothing about the Tensor class except what `tensor.py` registers here at
-import time (tensor.py imports ops.py, which imports this module, so it cannot be the other
+This module knows nothing about the Tensor class except what `tensors.py` registers here at
+import time (tensors.py imports ops.py, which imports this module, so it cannot be the other
 way round).
 """
 
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 import numpy as np
 
 if TYPE_CHECKING:
-    from .tensor import Tensor
+    from .tensors import Tensor
 
 F = TypeVar("F", bound=Callable[..., Any])
 VJP = Callable[..., Any]
@@ -202,7 +202,7 @@ class Node:
         self.trace: Any = None
 
 
-# tensor.py registers the Tensor class here (see the module docstring).
+# tensors.py registers the Tensor class here (see the module docstring).
 _Tensor: type[Tensor]
 
 

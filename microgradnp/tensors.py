@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import engine, ops
-from .primitive import Node, current_mode, register_tensor_type
+from .recording import Node, current_mode, register_tensor_type
 
 Axis = int | tuple[int, ...] | None
 
