@@ -211,6 +211,8 @@ def _walk(
             assert args is not None  # (_count_uses raised for freed nodes)
             g = pending.pop(t, None)  # None: no path from root reached t with a gradient
             if g is not None and (needed is None or t in needed):
+                if node.saved is not None:
+                    node.saved.check(op)
                 if t._retain_grad:
                     _accumulate(t, g)
                 if t in target_set:
@@ -261,7 +263,8 @@ def _walk(
                         del uses[p]
                         ready.append(p)
             if not retain_graph:
-                node.args = node.vals = None  # free the graph: its arrays can go now
+                # free the graph: its arrays can go now, and its saved leaves are unlocked
+                node.args = node.vals = node.saved = None
     finally:
         if collecting:
             gc.enable()

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .recording import no_grad
 from .tensors import Tensor
 
 
@@ -133,7 +134,8 @@ class SGD(Optimizer):
                     buf *= self.momentum
                     buf += (1 - self.dampening) * g
                 g = g + self.momentum * buf if self.nesterov else buf
-            p.data -= self.lr * g
+            with no_grad():  # (through the Tensor: respects graphs that still save p)
+                p -= self.lr * g
 
     def _settings(self) -> dict[str, Any]:
         return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay}
@@ -189,7 +191,8 @@ class Adam(Optimizer):
             v += (1 - beta2) * g * g
             step_size = self.lr / (1 - beta1**t)
             denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + self.eps
-            p.data -= step_size * (m / denom)
+            with no_grad():
+                p -= step_size * (m / denom)
 
     def _settings(self) -> dict[str, Any]:
         return {

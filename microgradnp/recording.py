@@ -179,10 +179,11 @@ class Node:
     first-order VJP receives); `parents` are the positions of the Tensor arguments that
     require grad. `backward` sets `args` and `vals` to None once used, unless asked to
     retain the graph. `scope` is the nn.Module call the op was recorded in; `trace` (under
-    detect_anomaly) where in the user's code it was created.
+    detect_anomaly) where in the user's code it was created; `saved` the leaf tensors
+    among the arguments, locked while the node needs them (see SavedLeaves).
     """
 
-    __slots__ = ("op", "args", "vals", "kwargs", "parents", "scope", "trace")
+    __slots__ = ("op", "args", "vals", "kwargs", "parents", "scope", "trace", "saved")
 
     def __init__(
         self,
@@ -200,6 +201,53 @@ class Node:
         self.parents = parents
         self.scope = scope
         self.trace: Any = None
+        self.saved: SavedLeaves | None = None
+
+
+class SavedLeaves:
+    """The leaf tensors an op saved for its VJP, kept from changing until backward is done.
+
+    A VJP computes with its inputs' values as they were when the op ran. For leaves (the
+    tensors users create, update and write into) that is enforced two ways:
+    - their arrays are read-only while some node saves them, so `W.data -= ...` or
+      `W.data[0] = ...` fails at once with NumPy's "read-only" error; they become writeable
+      again when backward() frees the nodes, or the graph is dropped;
+    - microgradnp's own updates (in-place operators, item assignment, optimizers,
+      load_state_dict) replace a locked array instead of writing into it, and count a
+      version: backward() through a node that saved an older version raises.
+    """
+
+    __slots__ = ("tensors", "versions")
+
+    def __init__(self, tensors: list[Tensor]) -> None:
+        self.tensors = tensors
+        self.versions = [t._version for t in tensors]
+        for t in tensors:
+            t._saved += 1
+            data = t.data
+            if data.flags.writeable:
+                data.flags.writeable = False
+                t._locked = [data] if t._locked is None else [*t._locked, data]
+
+    def __del__(self) -> None:  # the node was freed by backward(), or its graph dropped
+        for t in self.tensors:
+            t._saved -= 1
+            if t._saved == 0 and t._locked is not None:
+                for data in t._locked:  # (arrays this lock made read-only: not the user's)
+                    data.flags.writeable = True
+                t._locked = None
+
+    def check(self, op: Primitive) -> None:
+        """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""
+        for t, version in zip(self.tensors, self.versions, strict=True):
+            if t._version != version:
+                label = f"tensor {t.name!r}" if t.name else f"a tensor of shape {t.shape}"
+                raise RuntimeError(
+                    f"backward: {label}, which {op.name} used, was changed in place after "
+                    f"{op.name} ran, so its gradients would be computed at the new values. "
+                    "Run backward() before updating it, or compute the output again after "
+                    "the update"
+                )
 
 
 # tensors.py registers the Tensor class here (see the module docstring).
@@ -263,6 +311,7 @@ class Primitive:
         tensor_type = _Tensor
         vals: Any = args  # the arguments with Tensors replaced by their arrays
         parents: list[int] = []  # positions of the Tensors that require grad
+        leaves: list[Tensor] = []  # the Tensor arguments that are leaves
         has_tensor = False
         for i, a in enumerate(args):
             if isinstance(a, tensor_type):
@@ -271,6 +320,8 @@ class Primitive:
                 vals[i] = a.data
                 if a._requires_grad:
                     parents.append(i)
+                if a._node is None:
+                    leaves.append(a)
         mode = _MODE.get()
         # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
         # arrays out, and nothing else to do.
@@ -291,7 +342,9 @@ class Primitive:
             out._requires_grad = True
             # (vals as a tuple: holding only arrays and numbers, the cycle collector stops
             # tracking it, which keeps collections cheap in big graphs)
-            out._node = Node(self, args, tuple(vals), kwargs, tuple(parents), mode.scope)
+            out._node = node = Node(self, args, tuple(vals), kwargs, tuple(parents), mode.scope)
+            if leaves:
+                node.saved = SavedLeaves(leaves)
         if mode.anomaly is not None:
             mode.anomaly.forward(self, out, vals)
         return out

@@ -51,7 +51,18 @@ class Tensor:
     floating-point tensors can require grad. `name` labels the tensor in graphs and errors.
     """
 
-    __slots__ = ("data", "grad", "name", "_requires_grad", "_node", "_retain_grad", "__weakref__")
+    __slots__ = (
+        "data",
+        "grad",
+        "name",
+        "_requires_grad",
+        "_node",
+        "_retain_grad",
+        "_version",  # counts microgradnp's in-place changes (see recording.SavedLeaves)
+        "_saved",  # how many live nodes saved this leaf
+        "_locked",  # arrays of this leaf made read-only while saved (None: none)
+        "__weakref__",
+    )
     # NumPy defers to Tensor's reflected operators, so `ndarray + Tensor` is a Tensor.
     __array_ufunc__ = None
 
@@ -59,6 +70,7 @@ class Tensor:
     grad: np.ndarray | None
     name: str | None
     _node: Node | None
+    _locked: list[np.ndarray] | None
 
     def __init__(
         self, data: Any, *, requires_grad: bool = False, name: str | None = None, dtype: Any = None
@@ -71,6 +83,8 @@ class Tensor:
         self._node = None
         self._retain_grad = False
         self._requires_grad = False
+        self._version = self._saved = 0
+        self._locked = None
         if requires_grad:
             self.requires_grad = True
 
@@ -84,6 +98,8 @@ class Tensor:
         t._requires_grad = False
         t._node = None
         t._retain_grad = False
+        t._version = t._saved = 0
+        t._locked = None
         return t
 
     # ------------------------------------------------------------ attributes
@@ -303,7 +319,11 @@ class Tensor:
 
     # In-place operators change .data where no gradient can be affected (under no_grad, or
     # on tensors outside any graph): `with mg.no_grad(): w -= lr * w.grad`. Where the
-    # result needs a gradient they record the op out of place and rebind the name.
+    # result needs a gradient they record the op out of place and rebind the name. An array
+    # that a graph still saves is read-only: it is replaced, not written into, and the
+    # version count tells that graph's backward() (recording.SavedLeaves). An array
+    # that a graph still saves is read-only: it is replaced, not written into, and the
+    # version count tells that graph's backward() (recording.SavedLeaves).
 
     def __iadd__(self, other: Any) -> Tensor:
         return self._inplace(ops.add, np.add, other, "+=")
@@ -329,12 +349,16 @@ class Tensor:
                 )
             return op(self, other)
         value = other.data if isinstance(other, Tensor) else other
+        data = self.data
+        out = data if data.flags.writeable else np.empty_like(data)
         try:
-            ufunc(self.data, value, out=self.data, casting="same_kind")
+            ufunc(data, value, out=out, casting="same_kind")
         except (ValueError, TypeError) as err:
             raise type(err)(
                 f"in-place {symbol} on a tensor of shape {self.shape} and dtype {self.dtype}: {err}"
             ) from None
+        self.data = out
+        self._version += 1
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -343,7 +367,10 @@ class Tensor:
                 "item assignment on a tensor that requires grad is not differentiable; build "
                 "a new tensor instead (mg.where, mg.concatenate), or assign under mg.no_grad()"
             )
+        if not self.data.flags.writeable:  # saved by a graph: replace, do not write into it
+            self.data = self.data.copy()
         self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
+        self._version += 1
 
     # ------------------------------------------------------------ methods (= functions in ops)
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, TypeGuard
 import numpy as np
 
 from .. import ops
-from ..recording import recording_scope
+from ..recording import no_grad, recording_scope
 from ..tensors import Tensor
 
 # Module's own bookkeeping attributes: never parameters or submodules.
@@ -280,8 +280,9 @@ class Module:
                 f"{where}: shape mismatch for {'; '.join(mismatched)}. Was the checkpoint saved "
                 "from a model with different layer sizes?"
             )
-        for p, array in updates:
-            np.copyto(p.data, array, casting="unsafe")
+        with no_grad():  # item assignment respects graphs that still save the parameters
+            for p, array in updates:
+                p[...] = array
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ printing

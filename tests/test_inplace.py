@@ -1,0 +1,137 @@
+"""A graph computes its gradients with the values its inputs had when it ran.
+
+Leaves saved by a graph are read-only until backward() frees it (or it is dropped), so
+writing into `.data` fails at once; microgradnp's own updates replace the array instead and
+count a version, which a later backward() through the old graph detects.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import microgradnp as mg
+
+
+def test_writing_into_data_of_a_saved_leaf_fails_until_backward() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    loss = (w * w).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        w.data += 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        w.data[0] = 5.0
+    loss.backward()
+    assert_close(w.grad, [2.0, 4.0])  # computed at the values the graph saw
+    w.data += 1.0  # the graph is freed: writeable again
+    assert_close(w.data, [2.0, 3.0])
+
+
+def test_constant_leaves_are_protected_too() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    x = mg.tensor([3.0, 4.0])  # does not require grad, but w's VJP uses it
+    loss = (w * x).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data *= 0.0
+    loss.backward()
+    assert_close(w.grad, [3.0, 4.0])
+
+
+def test_dropping_the_graph_without_backward_unlocks() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    gc.disable()
+    try:
+        loss = (w * 3.0).sum()
+        assert not w.data.flags.writeable
+        del loss  # reference counting frees the graph: no collector needed
+        assert w.data.flags.writeable
+    finally:
+        gc.enable()
+
+
+def test_an_update_between_forward_and_backward_is_reported() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    loss = (w * w).sum()
+    with mg.no_grad():
+        w -= 0.1  # microgradnp's own update: it replaces the saved array
+    assert_close(w.data, [0.9, 1.9])
+    with pytest.raises(RuntimeError, match=r"'w'.*changed in place.*Run backward\(\) before"):
+        loss.backward()
+
+
+def test_retained_graph_then_optimizer_step_works_and_a_second_backward_is_refused() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    opt = mg.optim.SGD([w], lr=0.5)
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)  # e.g. to draw the graph afterwards
+    opt.step()  # no error: the graph still saves the old array, the update makes a new one
+    assert_close(w.data, [0.0, 0.0])
+    w.zero_grad()
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+def test_keeping_losses_alive_does_not_block_training() -> None:
+    w = mg.tensor([1.0, -1.0], requires_grad=True)
+    opt = mg.optim.Adam([w], lr=0.1)
+    history = []
+    for _ in range(5):
+        opt.zero_grad()
+        loss = (w * w).sum()
+        history.append(loss)  # each kept loss keeps its (already freed) graph's record
+        loss.backward()
+        opt.step()
+        kept = (w * 2).sum()  # and a graph that never runs backward
+        history.append(kept)
+    assert np.all(np.abs(w.data) < 1.0)
+
+
+def test_two_graphs_saving_one_leaf_unlock_it_when_both_are_done() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    first, second = (w * 2).sum(), (w * 3).sum()
+    first.backward()
+    assert not w.data.flags.writeable  # the second graph still needs it
+    second.backward()
+    assert w.data.flags.writeable
+    assert_close(w.grad, [5.0, 5.0])
+
+
+def test_load_state_dict_replaces_saved_parameters_and_backward_notices() -> None:
+    model = mg.nn.Linear(2, 1, rng=0)
+    x = np.ones((3, 2))
+    loss = model(x).sum()
+    model.load_state_dict({k: np.zeros_like(v) for k, v in model.state_dict().items()})
+    assert_close(model.weight.data, 0.0)
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+def test_item_assignment_on_a_saved_tensor_replaces_it() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    loss = (w * w).sum()
+    saved = w.data
+    with mg.no_grad():
+        w[0] = 7.0
+    assert saved[0] == 1.0 and w.data[0] == 7.0
+    with pytest.raises(RuntimeError, match="'w'"):
+        loss.backward()
+
+
+def test_arrays_that_were_read_only_stay_read_only() -> None:
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    g = mg.grad(lambda x: mg.sum(x * x))(frozen)  # mg.grad uses the array as it is
+    assert_close(g, [2.0, 2.0, 2.0])
+    assert not frozen.flags.writeable
+    mine = np.ones(3)
+    mg.grad(lambda x: mg.sum(x * x))(mine)
+    assert mine.flags.writeable  # locked during the call only
+
+
+def test_no_grad_computations_lock_nothing() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    with mg.no_grad():
+        out = (w * 2).sum()
+    assert w.data.flags.writeable and out.item() == 6.0
