@@ -21,7 +21,7 @@ from __future__ import annotations
 import linecache
 import math
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -252,16 +252,22 @@ def gradcheck(
 def _central_differences(value_at: Callable[[], float], x: np.ndarray, eps: float) -> np.ndarray:
     """d value / d x by central differences, moving each element of x in place (restored)."""
     flat = x.reshape(-1)  # a view: x is a C-contiguous copy we own
-    out = np.empty(flat.shape, dtype=np.float64)
-    for j in range(flat.size):
+    steps = _moved(value_at, flat, range(flat.size), eps)
+    return np.array([(up - down) / (2 * eps) for up, down in steps]).reshape(x.shape)
+
+
+def _moved(
+    value_at: Callable[[], float], flat: np.ndarray, indices: Iterable[int], eps: float
+) -> Iterator[tuple[float, float]]:
+    """(value with flat[j] + eps, value with flat[j] - eps) for each j; flat is restored."""
+    for j in indices:
         old = flat[j]
         flat[j] = old + eps
         up = value_at()
         flat[j] = old - eps
         down = value_at()
         flat[j] = old
-        out[j] = (up - down) / (2 * eps)
-    return out.reshape(x.shape)
+        yield up, down
 
 
 def _gradcheck_error(
@@ -566,13 +572,7 @@ def _check_arg(
     central = np.empty(len(picked))
     lo = np.empty(len(picked))
     hi = np.empty(len(picked))
-    for k, j in enumerate(picked):
-        old = flat_x[j]
-        flat_x[j] = old + h
-        up = value()
-        flat_x[j] = old - h
-        down = value()
-        flat_x[j] = old
+    for k, (up, down) in enumerate(_moved(value, flat_x, picked, h)):
         central[k] = (up - down) / (2 * h)
         forward, backward = (up - centre) / h, (centre - down) / h
         lo[k], hi[k] = min(forward, backward), max(forward, backward)

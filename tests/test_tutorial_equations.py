@@ -71,22 +71,27 @@ def update_parameters(W1, b1, W2, b2, dW1, db1, dW2, db2, learning_rate):
 NAMES = ("W1", "b1", "W2", "b2")
 
 
-def autodiff_gradients(X, Y, params, *, fused: bool):
-    """Gradients of the mean BCE by backward(), and the tensors Z2 and A2 (with their grads)."""
-    W1, b1, W2, b2 = [
-        mg.tensor(p, requires_grad=True, name=n) for p, n in zip(params, NAMES, strict=True)
-    ]
+def tensors_of(params):
+    return [mg.tensor(p, requires_grad=True, name=n) for p, n in zip(params, NAMES, strict=True)]
+
+
+def network_loss(X, Y, W1, b1, W2, b2, *, fused: bool):
+    """The tutorial's network and mean BCE as expressions: (Z2, loss)."""
     m = X.shape[1]
-    A1 = mg.sigmoid(W1 @ X + b1)
-    Z2 = W2 @ A1 + b2
-    Z2.retain_grad()
+    Z2 = W2 @ mg.sigmoid(W1 @ X + b1) + b2
     if fused:
-        loss = binary_cross_entropy_with_logits(Z2, Y)
-    else:
-        A2 = mg.sigmoid(Z2)
-        loss = -(1 / m) * mg.sum(Y * mg.log(A2) + (1 - Y) * mg.log(1 - A2))
+        return Z2, binary_cross_entropy_with_logits(Z2, Y)
+    A2 = mg.sigmoid(Z2)
+    return Z2, -(1 / m) * mg.sum(Y * mg.log(A2) + (1 - Y) * mg.log(1 - A2))
+
+
+def autodiff_gradients(X, Y, params, *, fused: bool):
+    """Gradients of the mean BCE by backward(), Z2 (with its retained grad) and the loss."""
+    tensors = tensors_of(params)
+    Z2, loss = network_loss(X, Y, *tensors, fused=fused)
+    Z2.retain_grad()
     loss.backward()
-    return [t.grad for t in (W1, b1, W2, b2)], Z2, loss
+    return [t.grad for t in tensors], Z2, loss
 
 
 @pytest.fixture
@@ -170,16 +175,9 @@ def test_200_training_steps_end_at_the_same_parameters(data, fused: bool) -> Non
         grads = backward_propagation(X, Y, Z1, A1, Z2, A2, *hand)
         hand = update_parameters(*hand, *grads, learning_rate)
 
-    tensors = [mg.tensor(p, requires_grad=True, name=n) for p, n in zip(params, NAMES, strict=True)]
-    W1, b1, W2, b2 = tensors
-    m = X.shape[1]
+    tensors = tensors_of(params)
     for _ in range(200):
-        Z2 = W2 @ mg.sigmoid(W1 @ X + b1) + b2
-        if fused:
-            loss = binary_cross_entropy_with_logits(Z2, Y)
-        else:
-            A2 = mg.sigmoid(Z2)
-            loss = -(1 / m) * mg.sum(Y * mg.log(A2) + (1 - Y) * mg.log(1 - A2))
+        _, loss = network_loss(X, Y, *tensors, fused=fused)
         loss.backward()
         with mg.no_grad():
             for t in tensors:
