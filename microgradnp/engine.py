@@ -170,7 +170,13 @@ def _root_grad(root: Tensor, grad: Any, caller: str) -> np.ndarray:
                 f".sum() or .mean()), or pass grad= with shape {root.shape}"
             )
         return np.ones_like(root.data)
-    g = np.asarray(grad.data if is_tensor(grad) else grad, dtype=root.dtype)
+    try:
+        g = np.asarray(grad.data if is_tensor(grad) else grad, dtype=root.dtype)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{caller}: grad must be an array of numbers of shape {root.shape}, got "
+            f"{type(grad).__name__}"
+        ) from None
     if g.shape != root.shape:
         raise ValueError(
             f"{caller}: grad has shape {g.shape} but the output has shape {root.shape}; "

@@ -358,8 +358,7 @@ def tanh(x: Any) -> np.ndarray:
 tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
 
 
-# exp(-x) overflows to inf below x = -log(max float), which gives sigmoid's right limit (0)
-# but also a RuntimeWarning; capping -x there changes nothing representable and stays quiet.
+# exp(-x) overflows below x = -log(max float): there sigmoid switches to its two-sided form.
 _EXP_CAP = {
     np.dtype(t): float(np.floor(np.log(np.finfo(t).max)))
     for t in (np.float16, np.float32, np.float64)
@@ -374,7 +373,10 @@ def sigmoid(x: Any) -> np.ndarray:
         x = x.astype(np.float64)
     out = np.empty_like(x)  # one array, every step in place
     np.negative(x, out=out)
-    np.minimum(out, _EXP_CAP.get(x.dtype, 709.0), out=out)
+    if out.size and out.max() > _EXP_CAP.get(x.dtype, 709.0):
+        # exp(-x) would overflow: the two-sided form, exact down to the smallest float
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
     np.exp(out, out=out)
     out += 1
     return np.reciprocal(out, out=out)
@@ -402,6 +404,11 @@ relu.defvjp(lambda g, ans, x: g * (x > 0))
 @primitive
 def astype(x: Any, dtype: Any) -> np.ndarray:
     """x converted to `dtype`; the gradient is converted back."""
+    if np.dtype(dtype).kind not in "biuf":
+        raise TypeError(
+            f"astype: a tensor holds real numbers, not {np.dtype(dtype)}; for other types "
+            "convert x.numpy() (or x.tolist())"
+        )
     return np.asarray(x).astype(dtype)
 
 
@@ -495,11 +502,12 @@ def logsumexp(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarra
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
-logsumexp.defvjp(
-    lambda g, ans, x, axis=None, *, keepdims=False: (
-        _unreduce(g, x.shape, axis, keepdims) * exp(x - _unreduce(ans, x.shape, axis, keepdims))
-    )
-)
+@logsumexp.defvjp
+def _logsumexp_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, *, keepdims: bool = False) -> Any:
+    # The gradient is softmax(x), computed from x shifted by its max (a constant): from
+    # exp(x - ans) instead, ans's rounding (an ulp of 1000 is 6e-5 in float32) would show.
+    e = exp(x - _finite_max(np.asarray(x.data if is_tensor(x) else x), axis))
+    return _unreduce(g, x.shape, axis, keepdims) * (e / e.sum(axis=axis, keepdims=True))
 
 
 @primitive
@@ -554,9 +562,13 @@ transpose.defvjp(_transpose_vjp, None)
 def broadcast_to(x: Any, shape: Sequence[int]) -> np.ndarray:
     """x broadcast to `shape`: a read-only view (or, when x is one number and the result
     small, a new array: filling it is several times faster than making the view)."""
-    if getattr(x, "size", 1) == 1 and math.prod(shape) <= 4096:
+    shape = tuple(shape)
+    if getattr(x, "size", 1) == 1 and np.ndim(x) <= len(shape) and math.prod(shape) <= 4096:
         return np.full(shape, x)
-    return np.broadcast_to(x, shape)
+    try:
+        return np.broadcast_to(x, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {np.shape(x)} to {shape}") from None
 
 
 @primitive
@@ -589,6 +601,8 @@ def _check_joinable(name: str, arrays: tuple[Any, ...], axis: int, same_axis: bo
         raise ValueError(f"{name}: needs at least one tensor")
     shapes = [np.shape(a) for a in arrays]
     first = shapes[0]
+    if not same_axis and not first:
+        raise ValueError(f"{name}: cannot concatenate 0-d tensors; use mg.stack")
     ndim = len(first) + (1 if same_axis else 0)  # stack adds an axis
     if not -ndim <= axis < ndim:
         raise ValueError(
@@ -710,6 +724,15 @@ def _check_matmul(a: Any, b: Any) -> None:
             "the left operand must match the first axis of the right one for a matrix, its "
             "second-to-last for a stack of matrices); transpose an operand (.T) or swap them"
         )
+    batch_a, batch_b = sa[:-2], sb[:-2]
+    if batch_a and batch_b:
+        try:
+            np.broadcast_shapes(batch_a, batch_b)
+        except ValueError:
+            raise ValueError(
+                f"matmul: {sa} @ {sb}: the batch axes {batch_a} and {batch_b} cannot be "
+                "broadcast together (each must be equal or 1)"
+            ) from None
 
 
 @primitive

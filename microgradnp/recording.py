@@ -225,7 +225,9 @@ class SavedLeaves:
         for t in tensors:
             t._saved += 1
             data = t.data
-            if data.flags.writeable:
+            # (a view is left alone: NumPy cannot make it writeable again while its base is
+            # read-only, so unlocking would depend on the order graphs are freed in)
+            if data.flags.writeable and data.flags.owndata:
                 data.flags.writeable = False
                 t._locked = [data] if t._locked is None else [*t._locked, data]
 
@@ -338,7 +340,7 @@ class Primitive:
         if raw:
             return ans
         out = tensor_type._wrap(ans if type(ans) is np.ndarray else np.asarray(ans))
-        if parents and mode.grad_enabled and self.differentiable:
+        if parents and mode.grad_enabled and self.differentiable and out.data.dtype.kind == "f":
             out._requires_grad = True
             # (vals as a tuple: holding only arrays and numbers, the cycle collector stops
             # tracking it, which keeps collections cheap in big graphs)
@@ -397,7 +399,9 @@ def _forward_error(op: Primitive, vals: Any, err: Exception) -> Exception:
     arrays = [v for v in vals if isinstance(v, np.ndarray | np.generic)]
     shapes = [v.shape for v in arrays]
     message = f"{op.name}: {err}"
-    if "broadcast" in str(err) and len(shapes) >= 2:
+    if str(err).startswith(f"{op.name}: "):
+        message = str(err)  # the op's own check already says it all
+    elif "broadcast" in str(err) and len(shapes) >= 2:
         message = f"{op.name}: {_explain_broadcast(shapes)}"
     elif vals:
         operands = " and ".join(describe(v) for v in vals)

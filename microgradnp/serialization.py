@@ -56,6 +56,11 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"save: {str(target)!r} is a directory; give a file path")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"save: the directory {str(target.parent)!r} does not exist; create it first, e.g. "
+            "Path(path).parent.mkdir(parents=True, exist_ok=True)"
+        )
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

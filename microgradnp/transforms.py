@@ -79,9 +79,9 @@ def value_and_grad(
         mode = switch_mode(grad_enabled=True)  # a transform, like JAX's: not off under no_grad
         try:
             out = f(*args, **kwargs)
-            value, aux = out if has_aux else (out, None)
             if has_aux and not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError("grad: with has_aux=True, f must return a (value, aux) pair")
+            value, aux = out if has_aux else (out, None)
             _check_scalar(value)
             if isinstance(value, Tensor) and value.requires_grad:
                 grads = engine.gradients(value, targets, create_graph=recording)
@@ -116,7 +116,14 @@ def _as_target(x: Any, position: int) -> Tensor:
 
 
 def _check_scalar(value: Any) -> None:
-    size = np.size(value.data if isinstance(value, Tensor) else value)
+    data = value.data if isinstance(value, Tensor) else value
+    if not isinstance(data, int | float | np.ndarray | np.generic) or (
+        np.asarray(data).dtype.kind not in "biuf"
+    ):
+        raise TypeError(
+            f"grad: the function must return a scalar Tensor or number, got {type(value).__name__}"
+        )
+    size = np.size(data)
     if size != 1:
         shape = np.shape(value.data if isinstance(value, Tensor) else value)
         raise TypeError(
