@@ -63,17 +63,17 @@ REDUCTIONS: list[tuple[Shape, Any, bool]] = [
 ]
 
 
-def _sigmoid(xp: Any, x: Any) -> Any:
+def sigmoid_reference(xp: Any, x: Any) -> Any:
     return 1 / (1 + xp.exp(-x))
 
 
-def _logsumexp(xp: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+def logsumexp_reference(xp: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     m = xp.max(x, axis=axis, keepdims=True)
     out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
-def _softmax(xp: Any, x: Any, axis: int) -> Any:
+def softmax_reference(xp: Any, x: Any, axis: int) -> Any:
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -117,7 +117,7 @@ def _cases() -> list[OpCase]:
         "sqrt": (mg.sqrt, lambda xp, x: xp.sqrt(x), "positive"),
         "abs": (mg.abs, lambda xp, x: xp.abs(x), "nonzero"),
         "tanh": (mg.tanh, lambda xp, x: xp.tanh(x), "real"),
-        "sigmoid": (mg.sigmoid, _sigmoid, "real"),
+        "sigmoid": (mg.sigmoid, sigmoid_reference, "real"),
         "relu": (mg.relu, lambda xp, x: xp.maximum(x, 0.0), "nonzero"),
     }
     for name, (fn, ref, domain) in unary.items():
@@ -133,7 +133,7 @@ def _cases() -> list[OpCase]:
             (
                 "logsumexp",
                 mg.logsumexp,
-                lambda xp, x, ax=axis, kd=keepdims: _logsumexp(xp, x, ax, kd),
+                lambda xp, x, ax=axis, kd=keepdims: logsumexp_reference(xp, x, ax, kd),
             ),
         ]:
             cases.append(
@@ -153,7 +153,7 @@ def _cases() -> list[OpCase]:
             OpCase(
                 f"softmax{shape},axis={axis}",
                 lambda x, ax=axis: mg.softmax(x, axis=ax),
-                lambda xp, x, ax=axis: _softmax(xp, x, ax),
+                lambda xp, x, ax=axis: softmax_reference(xp, x, ax),
                 (shape,),
             )
         )
@@ -161,7 +161,7 @@ def _cases() -> list[OpCase]:
             OpCase(
                 f"log_softmax{shape},axis={axis}",
                 lambda x, ax=axis: mg.log_softmax(x, axis=ax),
-                lambda xp, x, ax=axis: x - _logsumexp(xp, x, ax, True),
+                lambda xp, x, ax=axis: x - logsumexp_reference(xp, x, ax, True),
                 (shape,),
             )
         )

@@ -34,6 +34,7 @@ from conftest import numerical_grads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from op_table import logsumexp_reference, sigmoid_reference, softmax_reference
 
 import microgradnp as mg
 
@@ -77,21 +78,6 @@ class OpSpec:
     ref: Callable[..., Any]
     code: Callable[..., str]
     kink: Callable[..., tuple[float, Any]] | None = None
-
-
-def _sigmoid(xp: Any, x: Any) -> Any:
-    return 1 / (1 + xp.exp(-x))
-
-
-def _logsumexp(xp: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    m = xp.max(x, axis=axis, keepdims=True)
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else xp.squeeze(out, axis=axis)
-
-
-def _softmax(xp: Any, x: Any, axis: int) -> Any:
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def _swap_last(ndim: int) -> tuple[int, ...]:
@@ -148,7 +134,7 @@ def _reduction_mg(p: dict, x: Any) -> Any:
 def _reduction_ref(xp: Any, p: dict, x: Any) -> Any:
     name, axis, keepdims = p["name"], p["axis"], p["keepdims"]
     if name == "logsumexp":
-        return _logsumexp(xp, x, axis, keepdims)
+        return logsumexp_reference(xp, x, axis, keepdims)
     return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
 
 
@@ -212,7 +198,7 @@ OPS: dict[str, OpSpec] = {
     ),
     "sigmoid": OpSpec(
         lambda p, x: mg.sigmoid(x),
-        lambda xp, p, x: _sigmoid(xp, x),
+        lambda xp, p, x: sigmoid_reference(xp, x),
         lambda p, x: f"mg.sigmoid({x})",
     ),
     "abs": OpSpec(
@@ -281,9 +267,9 @@ OPS: dict[str, OpSpec] = {
     "softmax": OpSpec(
         lambda p, x: getattr(mg, p["name"])(x, axis=p["axis"]),
         lambda xp, p, x: (
-            _softmax(xp, x, p["axis"])
+            softmax_reference(xp, x, p["axis"])
             if p["name"] == "softmax"
-            else x - _logsumexp(xp, x, p["axis"], True)
+            else x - logsumexp_reference(xp, x, p["axis"], True)
         ),
         lambda p, x: f"mg.{p['name']}({x}, axis={p['axis']})",
     ),
