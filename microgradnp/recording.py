@@ -54,7 +54,7 @@ class Mode:
         self.raw_arrays = raw_arrays
         self.scope = scope  # the nn.Module call being recorded, if any (graph clusters)
         # Under detect_anomaly(): the detector, whose forward(op, out, vals) and
-        # backward(node, out, argnum, grad) hooks check every op for NaN/Inf.
+        # backward(node, out, input, grad) hooks check every op for NaN/Inf.
         self.anomaly = anomaly
         self.stability_warnings = stability_warnings  # ops' `lint` hooks may warn
 
