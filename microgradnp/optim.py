@@ -14,7 +14,7 @@ leaves), and skips parameters whose `.grad` is None. Hyperparameters are plain a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,17 @@ class Optimizer:
         """Update every parameter that has a gradient."""
         raise NotImplementedError
 
+    def _gradients(self, weight_decay: float) -> Iterator[tuple[Tensor, dict[str, Any], Any]]:
+        """(parameter, its state, its gradient + weight_decay * parameter), for each parameter
+        that has a gradient (the others are skipped, as in PyTorch)."""
+        for p, state in zip(self.params, self.state, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad
+            if weight_decay != 0:
+                g = g + weight_decay * p.data
+            yield p, state, g
+
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
         return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
@@ -120,21 +131,17 @@ class SGD(Optimizer):
         super().__init__(params)
 
     def step(self) -> None:
-        for p, state in zip(self.params, self.state, strict=True):
-            if p.grad is None:
-                continue
-            g = p.grad
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p.data
-            if self.momentum != 0:
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = np.array(g, copy=True)
-                else:
-                    buf *= self.momentum
-                    buf += (1 - self.dampening) * g
-                g = g + self.momentum * buf if self.nesterov else buf
-            with no_grad():  # (through the Tensor: respects graphs that still save p)
+        # Updates go through the Tensor (p -= ...), which respects graphs that still save p.
+        with no_grad():
+            for p, state, g in self._gradients(self.weight_decay):
+                if self.momentum != 0:
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = np.array(g, copy=True)
+                    else:
+                        buf *= self.momentum
+                        buf += (1 - self.dampening) * g
+                    g = g + self.momentum * buf if self.nesterov else buf
                 p -= self.lr * g
 
     def _settings(self) -> dict[str, Any]:
@@ -173,25 +180,20 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         beta1, beta2 = self.betas
-        for p, state in zip(self.params, self.state, strict=True):
-            if p.grad is None:
-                continue
-            g = p.grad
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p.data
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p.data)
-                state["exp_avg_sq"] = np.zeros_like(p.data)
-            state["step"] += 1
-            t = state["step"]
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            m += (1 - beta1) * (g - m)  # = beta1 m + (1 - beta1) g, as torch's lerp computes it
-            v *= beta2
-            v += (1 - beta2) * g * g
-            step_size = self.lr / (1 - beta1**t)
-            denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + self.eps
-            with no_grad():
+        with no_grad():
+            for p, state, g in self._gradients(self.weight_decay):
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = np.zeros_like(p.data)
+                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                state["step"] += 1
+                t = state["step"]
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m += (1 - beta1) * (g - m)  # = beta1 m + (1 - beta1) g, as torch's lerp does
+                v *= beta2
+                v += (1 - beta2) * g * g
+                step_size = self.lr / (1 - beta1**t)
+                denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + self.eps
                 p -= step_size * (m / denom)
 
     def _settings(self) -> dict[str, Any]:
