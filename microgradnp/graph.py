@@ -426,13 +426,12 @@ def _scope_title(scope: Scope) -> str:
 def _op_label(node: Node) -> str:
     """The op's name with its settings (arguments that are not graph inputs): `sum(axis=1)`."""
     name = node.op.name
-    if node.args is None:
-        return name  # freed: the settings went with the arguments
-    if node.op is ops.getitem and len(node.args) == 2:
+    if node.op is ops.getitem and node.args is not None and len(node.args) == 2:
         return f"{name}[{_format_index(node.args[1])}]"
     positional, defaults = _parameters(node.op.fun)
     settings = []
-    for i, arg in enumerate(node.args):
+    # (once backward() freed the node, positional settings went with the arguments)
+    for i, arg in enumerate(node.args or ()):
         if _is_graph_input(node, i, arg):
             continue
         if i < len(positional):  # a named parameter (not one of *args)

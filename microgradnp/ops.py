@@ -358,28 +358,23 @@ def tanh(x: Any) -> np.ndarray:
 tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
 
 
-# exp(-x) overflows below x = -log(max float): there sigmoid switches to its two-sided form.
-_EXP_CAP = {
-    np.dtype(t): float(np.floor(np.log(np.finfo(t).max)))
-    for t in (np.float16, np.float32, np.float64)
-}
-
-
 @primitive
 def sigmoid(x: Any) -> np.ndarray:
     """The logistic function 1 / (1 + e**-x); accurate and warning-free for every x."""
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
-    out = np.empty_like(x)  # one array, every step in place
-    np.negative(x, out=out)
-    if out.size and out.max() > _EXP_CAP.get(x.dtype, 709.0):
-        # exp(-x) would overflow: the two-sided form, exact down to the smallest float
+    out = np.negative(x, out=np.empty_like(x))  # one array, every step in place (0-d too)
+    try:
+        with np.errstate(over="raise"):
+            np.exp(out, out=out)
+    except FloatingPointError:
+        # e**-x overflowed (x below about -709 in float64): the two-sided form, exact down
+        # to the smallest float
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-    np.exp(out, out=out)
     out += 1
-    return np.reciprocal(out, out=out)
+    return np.divide(1, out, out=out)  # (not np.reciprocal: NumPy does not vectorize it)
 
 
 @sigmoid.defvjp
@@ -738,8 +733,26 @@ def _check_matmul(a: Any, b: Any) -> None:
 @primitive
 def matmul(a: Any, b: Any) -> np.ndarray:
     """Matrix product a @ b, with NumPy's rules for 1-d operands and stacks of matrices."""
-    _check_matmul(a, b)
-    return np.matmul(a, b)
+    try:
+        return np.multiply(a, b) if _outer_product(a, b) else np.matmul(a, b)
+    except ValueError:
+        _check_matmul(a, b)  # raises the explanation (checked only on failure: it is cheap
+        raise  # next to a big product, not next to a small one)
+
+
+def _outer_product(a: Any, b: Any) -> bool:
+    """Whether a @ b sums over an axis of length 1: each number of the result is then one
+    product, and a * b (broadcast) gives the same numbers about 8x faster than matmul."""
+    return (
+        getattr(a, "ndim", 0) >= 2
+        and getattr(b, "ndim", 0) >= 2
+        and a.shape[-1] == 1 == b.shape[-2]
+    )
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    """a @ b for the VJPs (arrays, or Tensors when recording a higher derivative)."""
+    return a * b if _outer_product(a, b) else a @ b
 
 
 def _array(x: Any) -> Any:
@@ -762,7 +775,7 @@ def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
         return g.reshape((*g.shape, 1)) * b if a.ndim > 1 else g * b
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
         return (b @ g.reshape((*g.shape, 1))).reshape(b.shape[:-1])
-    return g @ _mT(b)
+    return _matmul(g, _mT(b))
 
 
 def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
@@ -771,7 +784,7 @@ def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
         return a.reshape((-1, 1)) * g.reshape((*g.shape[:-1], 1, -1)) if b.ndim > 1 else g * a
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
         return g.reshape(-1) @ a.reshape((-1, a.shape[-1]))
-    return _mT(a) @ g
+    return _matmul(_mT(a), g)
 
 
 matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)

@@ -69,6 +69,21 @@ class Mode:
         )
 
 
+# The modes that no_grad and backward() switch to, made once per mode they switch from
+# (a training step switches twice; making a Mode each time was a measurable part of it).
+_SWITCHED: dict[tuple[Mode, bool, bool], Mode] = {}
+
+
+def _with_grad(mode: Mode, grad_enabled: bool, raw_arrays: bool) -> Mode:
+    key = (mode, grad_enabled, raw_arrays)  # (Modes hash by identity)
+    new = _SWITCHED.get(key)
+    if new is None:
+        if len(_SWITCHED) > 64:  # (modes with scopes come and go: keep this small)
+            _SWITCHED.clear()
+        new = _SWITCHED[key] = mode.replace(grad_enabled=grad_enabled, raw_arrays=raw_arrays)
+    return new
+
+
 # A ContextVar, not a global: each thread (and each asyncio task) has its own mode.
 _MODE: ContextVar[Mode] = ContextVar("microgradnp_mode", default=Mode())  # noqa: B039 (never mutated)
 
@@ -80,6 +95,14 @@ def current_mode() -> Mode:
 def switch_mode(**changes: Any) -> Token[Mode]:
     """Change the current mode; undo with `restore_mode(token)`."""
     return _MODE.set(_MODE.get().replace(**changes))
+
+
+def switch_grad_mode(grad_enabled: bool, *, raw_arrays: bool | None = None) -> Token[Mode]:
+    """switch_mode(grad_enabled=..., raw_arrays=...) (None: unchanged), for the frequent
+    switches."""
+    mode = _MODE.get()
+    raw = mode.raw_arrays if raw_arrays is None else raw_arrays
+    return _MODE.set(_with_grad(mode, grad_enabled, raw))
 
 
 def restore_mode(token: Token[Mode]) -> None:
@@ -105,7 +128,10 @@ class _ModeSwitch:
         self._tokens: list[Token[Mode]] = []
 
     def __enter__(self) -> None:
-        self._tokens.append(switch_mode(**self._changes))
+        self._tokens.append(self._switch())
+
+    def _switch(self) -> Token[Mode]:
+        return switch_mode(**self._changes)
 
     def __exit__(self, *exc_info: object) -> None:
         restore_mode(self._tokens.pop())
@@ -127,13 +153,15 @@ class no_grad(_ModeSwitch):
     Per thread and per context. Use it for parameter updates and for evaluation.
     """
 
-    _changes: ClassVar[dict[str, Any]] = {"grad_enabled": False}
+    def _switch(self) -> Token[Mode]:
+        return switch_grad_mode(False)  # (what switch_mode(grad_enabled=False) does, faster)
 
 
 class enable_grad(_ModeSwitch):
     """Context manager (and decorator): turn recording back on inside a `no_grad` block."""
 
-    _changes: ClassVar[dict[str, Any]] = {"grad_enabled": True}
+    def _switch(self) -> Token[Mode]:
+        return switch_grad_mode(True)
 
 
 class Scope:
@@ -225,10 +253,11 @@ class SavedLeaves:
         for t in tensors:
             t._saved += 1
             data = t.data
+            flags = data.flags
             # (a view is left alone: NumPy cannot make it writeable again while its base is
             # read-only, so unlocking would depend on the order graphs are freed in)
-            if data.flags.writeable and data.flags.owndata:
-                data.flags.writeable = False
+            if flags.writeable and flags.owndata:
+                data.setflags(write=False)
                 t._locked = [data] if t._locked is None else [*t._locked, data]
 
     def __del__(self) -> None:  # the node was freed by backward(), or its graph dropped
@@ -236,11 +265,13 @@ class SavedLeaves:
             t._saved -= 1
             if t._saved == 0 and t._locked is not None:
                 for data in t._locked:  # (arrays this lock made read-only: not the user's)
-                    data.flags.writeable = True
+                    data.setflags(write=True)
                 t._locked = None
 
     def check(self, op: Primitive) -> None:
         """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""
+        if [t._version for t in self.tensors] == self.versions:
+            return
         for t, version in zip(self.tensors, self.versions, strict=True):
             if t._version != version:
                 label = f"tensor {t.name!r}" if t.name else f"a tensor of shape {t.shape}"
@@ -256,9 +287,12 @@ class SavedLeaves:
 _Tensor: type[Tensor]
 
 
+_new_tensor: Callable[[np.ndarray], Tensor]  # Tensor._wrap: a Tensor around an op's result
+
+
 def register_tensor_type(cls: type[Tensor]) -> None:
-    global _Tensor
-    _Tensor = cls
+    global _Tensor, _new_tensor
+    _Tensor, _new_tensor = cls, cls._wrap
 
 
 def is_tensor(value: object) -> bool:
@@ -310,42 +344,44 @@ class Primitive:
         return vjps[0]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
-        tensor_type = _Tensor
+        # The hot path of every op: kept to what each call needs (see docs/performance.md).
+        mode = _MODE.get()
         vals: Any = args  # the arguments with Tensors replaced by their arrays
         parents: list[int] = []  # positions of the Tensors that require grad
-        leaves: list[Tensor] = []  # the Tensor arguments that are leaves
-        has_tensor = False
+        leaves: list[Tensor] | None = None  # the Tensor arguments that are leaves
         for i, a in enumerate(args):
-            if isinstance(a, tensor_type):
-                if not has_tensor:
-                    vals, has_tensor = list(args), True
+            if isinstance(a, _Tensor):
+                if vals is args:
+                    vals = list(args)
                 vals[i] = a.data
                 if a._requires_grad:
                     parents.append(i)
                 if a._node is None:
-                    leaves.append(a)
-        mode = _MODE.get()
-        # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
-        # arrays out, and nothing else to do.
-        raw = mode.raw_arrays and not has_tensor
-        if not raw:
-            if kwargs:
-                _check_settings(self, kwargs)
-            if self.lint is not None and has_tensor and mode.stability_warnings:
-                self.lint(*args)
+                    leaves = [a] if leaves is None else [*leaves, a]
+        if vals is args and mode.raw_arrays:
+            # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
+            # arrays out, and nothing else to do.
+            try:
+                return self.fun(*args, **kwargs)  # type: ignore[no-any-return]
+            except (ValueError, TypeError, IndexError) as err:
+                raise _forward_error(self, args, err) from err
+        if kwargs:
+            _check_settings(self, kwargs)
+        if self.lint is not None and vals is not args and mode.stability_warnings:
+            self.lint(*args)
         try:
             ans = self.fun(*vals, **kwargs)
         except (ValueError, TypeError, IndexError) as err:
             raise _forward_error(self, vals, err) from err
-        if raw:
-            return ans
-        out = tensor_type._wrap(ans if type(ans) is np.ndarray else np.asarray(ans))
-        if parents and mode.grad_enabled and self.differentiable and out.data.dtype.kind == "f":
+        if type(ans) is not np.ndarray:
+            ans = np.asarray(ans)
+        out = _new_tensor(ans)
+        if parents and mode.grad_enabled and self.differentiable and ans.dtype.kind == "f":
             out._requires_grad = True
             # (vals as a tuple: holding only arrays and numbers, the cycle collector stops
             # tracking it, which keeps collections cheap in big graphs)
             out._node = node = Node(self, args, tuple(vals), kwargs, tuple(parents), mode.scope)
-            if leaves:
+            if leaves is not None:
                 node.saved = SavedLeaves(leaves)
         if mode.anomaly is not None:
             mode.anomaly.forward(self, out, vals)

@@ -286,6 +286,13 @@ def _cases() -> list[OpCase]:
         ((1, 3, 4), (2, 4, 2)),
         ((4,), (2, 4, 3)),
         ((2, 3, 4), (4,)),
+        # a summed axis of length 1 (an outer product: computed as a broadcast product),
+        # and products whose VJPs are outer products
+        ((3, 1), (1, 4)),
+        ((2, 3, 1), (1, 4)),
+        ((3, 1), (2, 1, 4)),
+        ((1, 3), (3, 4)),
+        ((3, 4), (4, 1)),
     ]
     for sa, sb in matmul_shapes:
         cases.append(

@@ -188,12 +188,12 @@ def test_the_tutorial_network_renders_to_svg_with_nodes_labels_colours_clusters(
     assert path == tmp_path / "graph.svg"
     svg = parse_svg(path.read_bytes())
     nodes = groups(svg, "node")
-    # 13 tensors (W1, X, W1@X, b1, Z1, A1, W2, W2@A1, b2, Z2, Y, bce terms, loss), 7 ops
-    assert len(nodes) == 13 + 7
+    # 12 tensors (W1, X, W1@X, b1, Z1, A1, W2, W2@A1, b2, Z2, Y, loss), 6 ops
+    assert len(nodes) == 12 + 6
 
     # ops in the order they ran, with their numbers
     for k, op in enumerate(
-        ["matmul", "add", "sigmoid", "matmul", "add", "bce_with_logits", "mean"], 1
+        ["matmul", "add", "sigmoid", "matmul", "add", "bce_with_logits(reduction='mean')"], 1
     ):
         _, g = node_with_text(svg, f"#{k} {op}")
         assert fills(g) == {OP_FILL}
@@ -304,7 +304,7 @@ def test_without_dot_drawing_dot_files_and_text_work_and_rendering_says_how_to_i
     loss, _ = tutorial_network()
     picture = draw_graph(loss)
     assert isinstance(picture, graphviz.Digraph)
-    assert "#7 mean" in picture.source
+    assert "#6 bce_with_logits" in picture.source
 
     with pytest.raises(GraphvizNotFoundError) as err:
         render_graph(loss, tmp_path / "graph.svg")
@@ -317,7 +317,7 @@ def test_without_dot_drawing_dot_files_and_text_work_and_rendering_says_how_to_i
 
     path = render_graph(loss, tmp_path / "graph.dot")
     assert path.read_text(encoding="utf-8") == picture.source
-    assert "#7 mean" in format_graph(loss)
+    assert "#6 bce_with_logits" in format_graph(loss)
 
     bundle = picture._repr_mimebundle_()  # Jupyter: the hint, not a traceback
     assert "sudo apt-get install graphviz" in bundle["text/plain"]
@@ -857,13 +857,13 @@ def test_the_text_tree_of_the_tutorial_network(capsys) -> None:
     loss, _ = tutorial_network(scoped=False)
     text = format_graph(loss)
     lines = text.splitlines()
-    assert lines[0] == "#7 mean → () float64"
-    assert lines[1] == "└─ #6 bce_with_logits → (1, 400) float64"
+    assert lines[0] == "#6 bce_with_logits(reduction='mean') → () float64"
+    assert lines[1] == "├─ #5 add → (1, 400) float64"
     b1 = next(line for line in lines if " b1 " in line)
     assert b1.endswith("(grad Σ axis 1: (3, 400) → (3, 1))")
     assert "parameter" in b1 and "grad [[" in b1
     assert sum("X  (2, 400) float64  input" in line for line in lines) == 1
-    for k in range(1, 8):
+    for k in range(1, 7):
         assert sum(f"#{k} " in line for line in lines) == 1
     print_graph(loss)
     assert capsys.readouterr().out == text + "\n"

@@ -197,3 +197,16 @@ def test_mixed_float32_and_float64_gradient_keeps_each_inputs_dtype() -> None:
     out.sum().backward()
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
     assert_close(a.grad, [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.bool_])
+def test_outer_products_are_exactly_numpys_matmul(dtype) -> None:
+    # matmul over an axis of length 1 is computed as a broadcast product: the same numbers
+    rng = np.random.default_rng(0)
+    for sa, sb in [((3, 1), (1, 4)), ((2, 3, 1), (1, 4)), ((3, 1), (2, 1, 4)), ((0, 1), (1, 2))]:
+        a = (rng.normal(size=sa) * 5).astype(dtype)
+        b = (rng.normal(size=sb) * 5).astype(dtype)
+        out = mg.matmul(a, b).data
+        expected = np.matmul(a, b)
+        assert out.dtype == expected.dtype and out.shape == expected.shape
+        np.testing.assert_array_equal(out, expected)

@@ -78,14 +78,26 @@ def binary_cross_entropy(p: Any, y: Any, *, reduction: str = "mean") -> Tensor:
 
 
 @primitive
-def _bce_with_logits(z: np.ndarray, y: Any) -> np.ndarray:
-    # max(z, 0) - z y + log(1 + e^-|z|): the same value as the naive formula, no overflow
-    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+def _bce_with_logits(z: np.ndarray, y: Any, *, reduction: str = "none") -> np.ndarray:
+    # max(z, 0) - z y + log(1 + e^-|z|): the same value as the naive formula, no overflow.
+    # The reduction is part of the op: one node instead of two, for the loss of most small
+    # networks, where each node's cost shows.
+    loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    return total / loss.size if reduction == "mean" else total
+
+
+def _per_element(g: Any, z: Any, reduction: str) -> Any:
+    """The output's gradient as each element's loss sees it: g / m for the mean of m."""
+    return g / np.size(z) if reduction == "mean" else g
 
 
 _bce_with_logits.defvjp(
-    lambda g, ans, z, y: g * (ops.sigmoid(z) - y),  # the tutorial's dZ2 = A2 - Y
-    lambda g, ans, z, y: -g * z,
+    # the tutorial's dZ2 = A2 - Y, times the output's gradient
+    lambda g, ans, z, y, *, reduction="none": _per_element(g, z, reduction) * (ops.sigmoid(z) - y),
+    lambda g, ans, z, y, *, reduction="none": -_per_element(g, z, reduction) * z,
 )
 
 
@@ -95,8 +107,11 @@ def binary_cross_entropy_with_logits(z: Any, y: Any, *, reduction: str = "mean")
     Its gradient with respect to z is exactly (sigmoid(z) - y) / m for the mean over m
     elements, finite however large |z| is.
     """
-    _check_same_shape("binary_cross_entropy_with_logits", z, y)
-    return _reduce(_bce_with_logits(z, y), reduction, "binary_cross_entropy_with_logits")
+    name = "binary_cross_entropy_with_logits"
+    _check_same_shape(name, z, y)
+    if reduction not in ("mean", "sum", "none"):
+        _reduce(z, reduction, name)  # raises the error that names the choices
+    return _bce_with_logits(z, y, reduction=reduction)
 
 
 def mse_loss(a: Any, b: Any, *, reduction: str = "mean") -> Tensor:
