@@ -169,7 +169,7 @@ def _root_grad(root: Tensor, grad: Any, caller: str) -> np.ndarray:
                 "a scalar (one-element) output such as a loss. Reduce it first (e.g. "
                 f".sum() or .mean()), or pass grad= with shape {root.shape}"
             )
-        return np.ones_like(root.data)
+        return np.ones(root.data.shape, root.data.dtype)  # (ones_like: slower, same array)
     try:
         g = np.asarray(grad.data if is_tensor(grad) else grad, dtype=root.dtype)
     except (TypeError, ValueError):
@@ -238,11 +238,8 @@ def _walk(
                         continue  # the op declares no gradient for this argument: zero
                     p = args[i]
                     data = p.data
-                    if create_graph:
-                        if not is_tensor(gi):
-                            gi = p._wrap(np.asarray(gi))
-                    elif type(gi) is not np.ndarray:  # a NumPy scalar, a number, a Tensor
-                        gi = gi.data if is_tensor(gi) else np.asarray(gi)
+                    if create_graph or type(gi) is not np.ndarray:
+                        gi = _as_gradient(gi, p, create_graph)
                     if gi.shape != data.shape:
                         gi = unbroadcast(gi, data.shape, op, i)
                     if gi.dtype is not data.dtype and gi.dtype != data.dtype:  # (`is`: fast)
@@ -276,6 +273,14 @@ def _walk(
             gc.enable()
         restore_mode(token)
     return found
+
+
+def _as_gradient(gi: Any, input: Tensor, create_graph: bool) -> Any:
+    """A VJP's result as an array, or as a Tensor when the gradient is to be differentiated
+    (a VJP may return a NumPy scalar, a number, or a Tensor for an array)."""
+    if create_graph:
+        return gi if is_tensor(gi) else input._wrap(np.asarray(gi))
+    return gi.data if is_tensor(gi) else np.asarray(gi)
 
 
 def _recorded_vjps(
@@ -312,6 +317,13 @@ def call_vjps(
 
     The one place that knows the two ways a VJP can be defined (see Primitive.defvjp).
     """
+    vjps = op.vjps
+    if vjps is not None and wanted and wanted[-1] < len(vjps):  # (wanted is increasing)
+        grads = []
+        for i in wanted:
+            vjp = vjps[i]
+            grads.append(None if vjp is None else vjp(g, ans, *vals, **kwargs))
+        return grads
     if op.vjp is not None:
         res = op.vjp(g, ans, *vals, **kwargs)
         if type(res) is not tuple and not isinstance(res, list):
@@ -322,7 +334,6 @@ def call_vjps(
                 "positional arguments; return one per argument (None where there is none)"
             )
         return [res[i] if i < len(res) else None for i in wanted]
-    vjps = op.vjps
     grads = []
     for i in wanted:
         if vjps is None or i >= len(vjps):
@@ -339,7 +350,8 @@ def call_vjps(
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
     if t.grad is None:
-        # A copy: g may be shared (the VJP of a + b hands the same array to both).
-        t.grad = g.copy() if g.dtype == t.data.dtype else g.astype(t.data.dtype)
+        # A copy (astype copies): g may be shared (the VJP of a + b hands the same array to
+        # both).
+        t.grad = g.astype(t.data.dtype)
     else:
         t.grad += g  # in place, into the array this function made (or the user assigned)

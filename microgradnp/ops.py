@@ -34,7 +34,7 @@ Axis = int | tuple[int, ...] | None
 # ---------------------------------------------------------------- elementwise arithmetic
 
 
-@primitive
+@primitive(saves_inputs=False)
 def add(a: Any, b: Any) -> np.ndarray:
     """a + b, broadcasting."""
     return np.add(a, b)
@@ -43,7 +43,7 @@ def add(a: Any, b: Any) -> np.ndarray:
 add.defvjp(lambda g, ans, a, b: g, lambda g, ans, a, b: g)
 
 
-@primitive
+@primitive(saves_inputs=False)
 def sub(a: Any, b: Any) -> np.ndarray:
     """a - b, broadcasting."""
     return np.subtract(a, b)
@@ -70,7 +70,7 @@ def div(a: Any, b: Any) -> np.ndarray:
 div.defvjp(lambda g, ans, a, b: g / b, lambda g, ans, a, b: -g * ans / b)
 
 
-@primitive
+@primitive(saves_inputs=False)
 def neg(x: Any) -> np.ndarray:
     """-x."""
     return np.negative(x)
@@ -212,7 +212,7 @@ def greater_equal(a: Any, b: Any) -> np.ndarray:
 # ---------------------------------------------------------------- elementwise functions
 
 
-@primitive
+@primitive(saves_inputs=False)
 def exp(x: Any) -> np.ndarray:
     """e ** x."""
     return np.exp(x)
@@ -331,7 +331,7 @@ def _warn_in_user_code(message: str) -> None:
 log.lint = _lint_log
 
 
-@primitive
+@primitive(saves_inputs=False)
 def sqrt(x: Any) -> np.ndarray:
     """Square root; its gradient at 0 is inf, as the derivative is."""
     return np.sqrt(x)
@@ -349,7 +349,7 @@ def abs(x: Any) -> np.ndarray:
 abs.defvjp(lambda g, ans, x: g * sign(x))
 
 
-@primitive
+@primitive(saves_inputs=False)
 def tanh(x: Any) -> np.ndarray:
     """Hyperbolic tangent."""
     return np.tanh(x)
@@ -358,7 +358,7 @@ def tanh(x: Any) -> np.ndarray:
 tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
 
 
-@primitive
+@primitive(saves_inputs=False)
 def sigmoid(x: Any) -> np.ndarray:
     """The logistic function 1 / (1 + e**-x); accurate and warning-free for every x."""
     x = np.asarray(x)
@@ -396,7 +396,7 @@ def relu(x: Any) -> np.ndarray:
 relu.defvjp(lambda g, ans, x: g * (x > 0))
 
 
-@primitive
+@primitive(saves_inputs=False)
 def astype(x: Any, dtype: Any) -> np.ndarray:
     """x converted to `dtype`; the gradient is converted back."""
     if np.dtype(dtype).kind not in "biuf":
@@ -434,7 +434,7 @@ def _unreduce(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any
     return broadcast_to(g, shape)
 
 
-@primitive
+@primitive(saves_inputs=False)
 def sum(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
     """Sum over `axis` (None: all axes)."""
     return np.asarray(x).sum(axis=axis, keepdims=keepdims)
@@ -443,7 +443,7 @@ def sum(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
 sum.defvjp(lambda g, ans, x, axis=None, *, keepdims=False: _unreduce(g, x.shape, axis, keepdims))
 
 
-@primitive
+@primitive(saves_inputs=False)
 def mean(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarray:
     """Mean over `axis` (None: all axes)."""
     return np.asarray(x).mean(axis=axis, keepdims=keepdims)
@@ -505,7 +505,7 @@ def _logsumexp_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, *, keepdims: boo
     return _unreduce(g, x.shape, axis, keepdims) * (e / e.sum(axis=axis, keepdims=True))
 
 
-@primitive
+@primitive(saves_inputs=False)
 def softmax(x: Any, axis: int = -1) -> np.ndarray:
     """exp(x) / sum(exp(x), axis), computed stably."""
     x = np.asarray(x)
@@ -516,7 +516,7 @@ def softmax(x: Any, axis: int = -1) -> np.ndarray:
 softmax.defvjp(lambda g, ans, x, axis=-1: ans * (g - (g * ans).sum(axis=axis, keepdims=True)))
 
 
-@primitive
+@primitive(saves_inputs=False)
 def log_softmax(x: Any, axis: int = -1) -> np.ndarray:
     """x - logsumexp(x, axis), computed stably."""
     shifted = np.asarray(x) - _finite_max(np.asarray(x), axis)
@@ -623,7 +623,7 @@ def _check_joinable(name: str, arrays: tuple[Any, ...], axis: int, same_axis: bo
                 )
 
 
-@primitive
+@primitive(saves_inputs=False)
 def _concatenate(*arrays: Any, axis: int = 0) -> np.ndarray:
     _check_joinable("concatenate", arrays, axis, same_axis=False)
     return np.concatenate(arrays, axis=axis)
@@ -645,7 +645,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return _concatenate(*tensors, axis=axis)
 
 
-@primitive
+@primitive(saves_inputs=False)
 def _stack(*arrays: Any, axis: int = 0) -> np.ndarray:
     _check_joinable("stack", arrays, axis, same_axis=True)
     return np.stack(arrays, axis=axis)
@@ -681,7 +681,7 @@ def getitem(x: Any, index: Any) -> np.ndarray:
     return np.asarray(x)[index]
 
 
-@primitive
+@primitive(saves_inputs=False)
 def scatter_add(values: Any, index: Any, *, shape: tuple[int, ...]) -> np.ndarray:
     """Zeros of `shape` with `values` added at `index`; repeated indices accumulate.
 

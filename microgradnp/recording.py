@@ -235,6 +235,9 @@ class Node:
 class SavedLeaves:
     """The leaf tensors an op saved for its VJP, kept from changing until backward is done.
 
+    (An op saves its leaf inputs unless it was made with `saves_inputs=False`: its VJPs do
+    not read their values.)
+
     A VJP computes with its inputs' values as they were when the op ran. For leaves (the
     tensors users create, update and write into) that is enforced two ways:
     - their arrays are read-only while some node saves them, so `W.data -= ...` or
@@ -307,11 +310,14 @@ class Primitive:
     arrays). It returns a Tensor, recording the call when an input requires grad.
     """
 
-    def __init__(self, fun: Callable[..., Any], *, differentiable: bool = True) -> None:
+    def __init__(
+        self, fun: Callable[..., Any], *, differentiable: bool = True, saves_inputs: bool = True
+    ) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.name: str = fun.__name__.lstrip("_")
         self.differentiable = differentiable
+        self.saves_inputs = saves_inputs  # the VJPs read the inputs' values (see SavedLeaves)
         self.vjp: VJP | None = None  # one function giving every argument's gradient
         self.vjps: tuple[VJP | None, ...] | None = None  # or one per positional argument
         # Called as lint(*args) before the forward when stability warnings are on: a place
@@ -362,7 +368,7 @@ class Primitive:
             # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
             # arrays out, and nothing else to do.
             try:
-                return self.fun(*args, **kwargs)  # type: ignore[no-any-return]
+                return self.fun(*args, **kwargs)
             except (ValueError, TypeError, IndexError) as err:
                 raise _forward_error(self, args, err) from err
         if kwargs:
@@ -381,7 +387,7 @@ class Primitive:
             # (vals as a tuple: holding only arrays and numbers, the cycle collector stops
             # tracking it, which keeps collections cheap in big graphs)
             out._node = node = Node(self, args, tuple(vals), kwargs, tuple(parents), mode.scope)
-            if leaves is not None:
+            if leaves is not None and self.saves_inputs:
                 node.saved = SavedLeaves(leaves)
         if mode.anomaly is not None:
             mode.anomaly.forward(self, out, vals)
@@ -392,26 +398,37 @@ class Primitive:
 
 
 @overload
-def primitive(fun: Callable[..., Any], *, differentiable: bool = True) -> Primitive: ...
+def primitive(
+    fun: Callable[..., Any], *, differentiable: bool = True, saves_inputs: bool = True
+) -> Primitive: ...
 
 
 @overload
 def primitive(
-    fun: None = None, *, differentiable: bool = True
+    fun: None = None, *, differentiable: bool = True, saves_inputs: bool = True
 ) -> Callable[[Callable[..., Any]], Primitive]: ...
 
 
 def primitive(
-    fun: Callable[..., Any] | None = None, *, differentiable: bool = True
+    fun: Callable[..., Any] | None = None,
+    *,
+    differentiable: bool = True,
+    saves_inputs: bool = True,
 ) -> Primitive | Callable[[Callable[..., Any]], Primitive]:
     """Make a function of NumPy arrays into an op on Tensors; give it gradients with `defvjp`.
 
     `differentiable=False` makes an op whose output never records history (comparisons,
-    `sign`): its derivative is zero wherever it exists.
+    `sign`): its derivative is zero wherever it exists. `saves_inputs=False` declares that
+    the VJPs use only `g`, `ans` and the inputs' shapes and dtypes, never their values, and
+    that the result is a new array, not a view of an input (as for add or exp): the op's
+    leaf inputs are then not protected from in-place changes until backward (see
+    SavedLeaves), as there is nothing to protect.
     """
     if fun is None:
-        return functools.partial(primitive, differentiable=differentiable)
-    return Primitive(fun, differentiable=differentiable)
+        return functools.partial(
+            primitive, differentiable=differentiable, saves_inputs=saves_inputs
+        )
+    return Primitive(fun, differentiable=differentiable, saves_inputs=saves_inputs)
 
 
 def _check_settings(op: Primitive, kwargs: dict[str, Any]) -> None:

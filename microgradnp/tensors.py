@@ -321,8 +321,6 @@ class Tensor:
     # on tensors outside any graph): `with mg.no_grad(): w -= lr * w.grad`. Where the
     # result needs a gradient they record the op out of place and rebind the name. An array
     # that a graph still saves is read-only: it is replaced, not written into, and the
-    # version count tells that graph's backward() (recording.SavedLeaves). An array
-    # that a graph still saves is read-only: it is replaced, not written into, and the
     # version count tells that graph's backward() (recording.SavedLeaves).
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -352,7 +350,7 @@ class Tensor:
         data = self.data
         out = data if data.flags.writeable else np.empty_like(data)
         try:
-            ufunc(data, value, out=out, casting="same_kind")
+            ufunc(data, value, out=out)  # (casting="same_kind", NumPy's default for out=)
         except (ValueError, TypeError) as err:
             raise type(err)(
                 f"in-place {symbol} on a tensor of shape {self.shape} and dtype {self.dtype}: {err}"

@@ -135,3 +135,47 @@ def test_no_grad_computations_lock_nothing() -> None:
     with mg.no_grad():
         out = (w * 2).sum()
     assert w.data.flags.writeable and out.item() == 6.0
+
+
+def test_ops_whose_gradient_needs_no_values_leave_their_inputs_writeable() -> None:
+    # As in PyTorch (AddBackward saves nothing): b's gradient is g whatever b's values
+    w = mg.tensor([[1.0, 2.0]], requires_grad=True, name="w")
+    b = mg.tensor([0.5], requires_grad=True, name="b")
+    x = np.array([[3.0], [4.0]])
+    loss = mg.sum(mg.exp(w @ x + b))
+    with pytest.raises(ValueError, match="read-only"):
+        w.data += 1.0  # matmul's gradient reads w
+    b.data += 1.0  # add's does not
+    loss.backward()
+    z = 1.0 * 3.0 + 2.0 * 4.0 + 0.5
+    assert_close(b.grad, [np.exp(z)])  # the values the graph saw
+    assert_close(w.grad, np.exp(z) * x.T)
+
+
+def test_a_leaf_stays_protected_through_its_views() -> None:
+    w = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="w")
+    x = np.ones((3, 2))
+    loss = (x @ w.T).sum() + (w.reshape(4)[1:] * 2.0).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        w.data[0, 0] = 10.0
+    with mg.no_grad():
+        w -= 1.0
+    with pytest.raises(RuntimeError, match="'w'.*changed in place"):
+        loss.backward()
+
+
+def test_a_custom_op_can_declare_that_it_saves_nothing() -> None:
+    @mg.primitive(saves_inputs=False)
+    def double(x):
+        return 2.0 * x
+
+    double.defvjp(lambda g, ans, x: 2.0 * g)
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    loss = mg.sum(double(w))
+    assert w.data.flags.writeable
+    loss.backward()
+    assert_close(w.grad, [2.0, 2.0])
+    kept = (w * w).sum()
+    assert not w.data.flags.writeable  # the default: mul's gradient reads w
+    del kept
+    assert w.data.flags.writeable

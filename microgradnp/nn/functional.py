@@ -79,10 +79,11 @@ def binary_cross_entropy(p: Any, y: Any, *, reduction: str = "mean") -> Tensor:
 
 @primitive
 def _bce_with_logits(z: np.ndarray, y: Any, *, reduction: str = "none") -> np.ndarray:
-    # max(z, 0) - z y + log(1 + e^-|z|): the same value as the naive formula, no overflow.
+    # log(1 + e^z) - z y, the naive formula's value, with log(1 + e^z) computed without
+    # overflow as max(z, 0) + log(1 + e^-|z|) (which is what np.logaddexp(0, z) does).
     # The reduction is part of the op: one node instead of two, for the loss of most small
     # networks, where each node's cost shows.
-    loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    loss = np.logaddexp(0, z) - z * y
     if reduction == "none":
         return loss
     total = loss.sum()
