@@ -160,7 +160,7 @@ def test_a_leaf_stays_protected_through_its_views() -> None:
         w.data[0, 0] = 10.0
     with mg.no_grad():
         w -= 1.0
-    with pytest.raises(RuntimeError, match="'w'.*changed in place"):
+    with pytest.raises(RuntimeError, match=r"'w'.*changed in place"):
         loss.backward()
 
 

@@ -21,8 +21,12 @@ def _values(x: Any) -> np.ndarray:
     return np.asarray(x.data if is_tensor(x) else x)
 
 
+def _shape(x: Any) -> tuple[int, ...]:
+    return x.shape if isinstance(x, Tensor | np.ndarray) else np.shape(_values(x))
+
+
 def _check_same_shape(name: str, prediction: Any, target: Any) -> None:
-    ps, ts = np.shape(_values(prediction)), np.shape(_values(target))
+    ps, ts = _shape(prediction), _shape(target)
     if ps != ts:
         raise ValueError(
             f"{name}: prediction shape {ps} and target shape {ts} differ; broadcasting them "
