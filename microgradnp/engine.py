@@ -221,7 +221,7 @@ def _walk(
                     node.saved.check(op)
                 if t._retain_grad:
                     _accumulate(t, g)
-                if t in target_set:
+                if targets is not None and t in target_set:
                     found[t] = g
                 # 1. The VJPs, for the inputs that require grad (and lead to a target).
                 wanted = node.parents
