@@ -317,13 +317,6 @@ def call_vjps(
 
     The one place that knows the two ways a VJP can be defined (see Primitive.defvjp).
     """
-    vjps = op.vjps
-    if vjps is not None and wanted and wanted[-1] < len(vjps):  # (wanted is increasing)
-        grads = []
-        for i in wanted:
-            vjp = vjps[i]
-            grads.append(None if vjp is None else vjp(g, ans, *vals, **kwargs))
-        return grads
     if op.vjp is not None:
         res = op.vjp(g, ans, *vals, **kwargs)
         if type(res) is not tuple and not isinstance(res, list):
@@ -334,6 +327,7 @@ def call_vjps(
                 "positional arguments; return one per argument (None where there is none)"
             )
         return [res[i] if i < len(res) else None for i in wanted]
+    vjps = op.vjps
     grads = []
     for i in wanted:
         if vjps is None or i >= len(vjps):

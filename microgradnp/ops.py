@@ -681,7 +681,7 @@ def getitem(x: Any, index: Any) -> np.ndarray:
     return np.asarray(x)[index]
 
 
-@primitive(saves_inputs=False)
+@primitive
 def scatter_add(values: Any, index: Any, *, shape: tuple[int, ...]) -> np.ndarray:
     """Zeros of `shape` with `values` added at `index`; repeated indices accumulate.
 

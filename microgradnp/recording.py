@@ -235,9 +235,6 @@ class Node:
 class SavedLeaves:
     """The leaf tensors an op saved for its VJP, kept from changing until backward is done.
 
-    (An op saves its leaf inputs unless it was made with `saves_inputs=False`: its VJPs do
-    not read their values.)
-
     A VJP computes with its inputs' values as they were when the op ran. For leaves (the
     tensors users create, update and write into) that is enforced two ways:
     - their arrays are read-only while some node saves them, so `W.data -= ...` or
@@ -246,6 +243,9 @@ class SavedLeaves:
     - microgradnp's own updates (in-place operators, item assignment, optimizers,
       load_state_dict) replace a locked array instead of writing into it, and count a
       version: backward() through a node that saved an older version raises.
+
+    Every op saves its leaf inputs, except those made with `saves_inputs=False`, whose VJPs
+    do not read their values.
     """
 
     __slots__ = ("tensors", "versions")
