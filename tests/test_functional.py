@@ -133,3 +133,42 @@ def test_cross_entropy_refuses_bad_labels() -> None:
         F.cross_entropy(logits, np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"labels of shape \(2,\)"):
         F.cross_entropy(logits, np.array([[0, 1]]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_every_reduction_against_finite_differences(reduction: str) -> None:
+    # soft targets that require grad too: both VJPs, and the reduction inside the op
+    z0, y0 = rng.normal(size=(2, 5)) * 3, rng.random((2, 5))
+    weights = rng.normal(size=(2, 5))
+
+    def reference(z, y):
+        per_element = np.log1p(np.exp(z)) - z * y
+        if reduction == "none":
+            return np.sum(weights * per_element)  # a scalar of the unreduced losses
+        return np.mean(per_element) if reduction == "mean" else np.sum(per_element)
+
+    z, y = mg.tensor(z0, requires_grad=True), mg.tensor(y0, requires_grad=True)
+    out = F.binary_cross_entropy_with_logits(z, y, reduction=reduction)
+    assert out.shape == ((2, 5) if reduction == "none" else ())
+    total = mg.sum(out * weights) if reduction == "none" else out
+    assert_close(total.item(), reference(z0, y0), rtol=1e-12)
+    total.backward()
+    dz, dy = numerical_grads(reference, [z0, y0])
+    assert_close(z.grad, dz, rtol=1e-6, atol=1e-9)
+    assert_close(y.grad, dy, rtol=1e-6, atol=1e-9)
+
+
+def test_bce_with_logits_matches_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    z0, y0 = rng.normal(size=(3, 4)) * 5, rng.random((3, 4))
+    for reduction in ("mean", "sum", "none"):
+        z, y = mg.tensor(z0, requires_grad=True), mg.tensor(y0, requires_grad=True)
+        zt = torch.tensor(z0, requires_grad=True)
+        yt = torch.tensor(y0, requires_grad=True)
+        out = F.binary_cross_entropy_with_logits(z, y, reduction=reduction)
+        ref = torch.nn.functional.binary_cross_entropy_with_logits(zt, yt, reduction=reduction)
+        assert_close(out.data, ref.detach().numpy(), rtol=1e-12)
+        mg.sum(out).backward()
+        ref.sum().backward()
+        assert_close(z.grad, zt.grad.numpy(), rtol=1e-12)
+        assert_close(y.grad, yt.grad.numpy(), rtol=1e-12)
