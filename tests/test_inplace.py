@@ -179,3 +179,55 @@ def test_a_custom_op_can_declare_that_it_saves_nothing() -> None:
     assert not w.data.flags.writeable  # the default: mul's gradient reads w
     del kept
     assert w.data.flags.writeable
+
+
+NO_SAVE_OPS = {  # every built-in op made with saves_inputs=False, as a function of one leaf
+    "add": lambda x: mg.add(x, np.ones(3)),
+    "add (second argument)": lambda x: mg.add(np.ones(3), x),
+    "sub": lambda x: mg.sub(np.ones(3), x),
+    "neg": mg.neg,
+    "exp": mg.exp,
+    "sqrt": mg.sqrt,
+    "tanh": mg.tanh,
+    "sigmoid": mg.sigmoid,
+    "astype": lambda x: mg.astype(x, np.float32),
+    "sum": lambda x: mg.sum(x, keepdims=True),
+    "mean": lambda x: mg.mean(x, keepdims=True),
+    "softmax": mg.softmax,
+    "log_softmax": mg.log_softmax,
+    "concatenate": lambda x: mg.concatenate([x, x]),
+    "stack": lambda x: mg.stack([x, x]),
+}
+
+
+@pytest.mark.parametrize("name", list(NO_SAVE_OPS))
+def test_ops_that_save_no_inputs_really_do_not_read_them_in_backward(name: str) -> None:
+    # The op leaves its leaf writeable; writing into it between forward and backward must
+    # then not change the gradient, or the op's VJP reads the values after all.
+    op = NO_SAVE_OPS[name]
+    x0 = np.array([0.5, 1.0, 2.0])
+    weights = np.array([1.0, -2.0, 3.0, 0.5, 1.5, -1.0])
+
+    def loss_of(x: mg.Tensor) -> mg.Tensor:
+        out = op(x)
+        return mg.sum(out * weights[: out.size].reshape(out.shape))
+
+    x = mg.tensor(x0, requires_grad=True)
+    loss_of(x).backward()
+    expected = x.grad
+
+    x = mg.tensor(x0, requires_grad=True)
+    loss = loss_of(x)
+    assert x.data.flags.writeable
+    x.data *= 3.0  # in place, into the array the graph holds
+    loss.backward()
+    assert_close(x.grad, expected)
+
+
+def test_the_table_above_lists_every_op_that_saves_no_inputs() -> None:
+    declared = {
+        value.name
+        for value in vars(mg.ops).values()
+        if isinstance(value, mg.Primitive) and not value.saves_inputs
+    }
+    assert declared == {name.split(" ")[0] for name in NO_SAVE_OPS}
