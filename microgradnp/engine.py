@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import ops
-from .recording import Node, Primitive, current_mode, is_tensor, restore_mode, switch_grad_mode
+from .recording import Node, Primitive, current_mode, is_tensor, restore_mode, switch_mode
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -203,7 +203,7 @@ def _walk(
     pending: dict[Tensor, Any] = {root: g0}  # summed gradients of tensors not yet processed
     anomaly = current_mode().anomaly
     # VJPs see plain arrays and build no graph, unless the gradient is to be differentiated.
-    token = switch_grad_mode(create_graph, raw_arrays=not create_graph)
+    token = switch_mode(grad_enabled=create_graph, raw_arrays=not create_graph)
     # The walk makes no reference cycles, so the cycle collector has nothing to find here;
     # pausing it saves it from traversing the whole graph again and again in big graphs.
     collecting = gc.isenabled()

@@ -69,21 +69,6 @@ class Mode:
         )
 
 
-# The modes that no_grad and backward() switch to, made once per mode they switch from
-# (a training step switches twice; making a Mode each time was a measurable part of it).
-_SWITCHED: dict[tuple[Mode, bool, bool], Mode] = {}
-
-
-def _with_grad(mode: Mode, grad_enabled: bool, raw_arrays: bool) -> Mode:
-    key = (mode, grad_enabled, raw_arrays)  # (Modes hash by identity)
-    new = _SWITCHED.get(key)
-    if new is None:
-        if len(_SWITCHED) > 64:  # (modes with scopes come and go: keep this small)
-            _SWITCHED.clear()
-        new = _SWITCHED[key] = mode.replace(grad_enabled=grad_enabled, raw_arrays=raw_arrays)
-    return new
-
-
 # A ContextVar, not a global: each thread (and each asyncio task) has its own mode.
 _MODE: ContextVar[Mode] = ContextVar("microgradnp_mode", default=Mode())  # noqa: B039 (never mutated)
 
@@ -92,17 +77,22 @@ def current_mode() -> Mode:
     return _MODE.get()
 
 
+# The modes switch_mode made, by the mode it switched from and the changes: no_grad and
+# backward() switch on every training step, and making a Mode each time was a measurable
+# part of a small one. (Modes hash by identity; scopes come and go, so this stays small.)
+_SWITCHED: dict[tuple[Any, ...], Mode] = {}
+
+
 def switch_mode(**changes: Any) -> Token[Mode]:
     """Change the current mode; undo with `restore_mode(token)`."""
-    return _MODE.set(_MODE.get().replace(**changes))
-
-
-def switch_grad_mode(grad_enabled: bool, *, raw_arrays: bool | None = None) -> Token[Mode]:
-    """switch_mode(grad_enabled=..., raw_arrays=...) (None: unchanged), for the frequent
-    switches."""
     mode = _MODE.get()
-    raw = mode.raw_arrays if raw_arrays is None else raw_arrays
-    return _MODE.set(_with_grad(mode, grad_enabled, raw))
+    key = (mode, *changes.items())
+    new = _SWITCHED.get(key)
+    if new is None:
+        if len(_SWITCHED) > 64:
+            _SWITCHED.clear()
+        new = _SWITCHED[key] = mode.replace(**changes)
+    return _MODE.set(new)
 
 
 def restore_mode(token: Token[Mode]) -> None:
@@ -128,10 +118,7 @@ class _ModeSwitch:
         self._tokens: list[Token[Mode]] = []
 
     def __enter__(self) -> None:
-        self._tokens.append(self._switch())
-
-    def _switch(self) -> Token[Mode]:
-        return switch_mode(**self._changes)
+        self._tokens.append(switch_mode(**self._changes))
 
     def __exit__(self, *exc_info: object) -> None:
         restore_mode(self._tokens.pop())
@@ -153,15 +140,13 @@ class no_grad(_ModeSwitch):
     Per thread and per context. Use it for parameter updates and for evaluation.
     """
 
-    def _switch(self) -> Token[Mode]:
-        return switch_grad_mode(False)  # (what switch_mode(grad_enabled=False) does, faster)
+    _changes: ClassVar[dict[str, Any]] = {"grad_enabled": False}
 
 
 class enable_grad(_ModeSwitch):
     """Context manager (and decorator): turn recording back on inside a `no_grad` block."""
 
-    def _switch(self) -> Token[Mode]:
-        return switch_grad_mode(True)
+    _changes: ClassVar[dict[str, Any]] = {"grad_enabled": True}
 
 
 class Scope:

@@ -35,14 +35,16 @@ def _check_same_shape(name: str, prediction: Any, target: Any) -> None:
         )
 
 
+def _check_reduction(reduction: str, name: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
 def _reduce(loss: Tensor, reduction: str, name: str) -> Tensor:
+    _check_reduction(reduction, name)
     if reduction == "mean":
         return ops.mean(loss)
-    if reduction == "sum":
-        return ops.sum(loss)
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return ops.sum(loss) if reduction == "sum" else loss
 
 
 @primitive
@@ -114,8 +116,7 @@ def binary_cross_entropy_with_logits(z: Any, y: Any, *, reduction: str = "mean")
     """
     name = "binary_cross_entropy_with_logits"
     _check_same_shape(name, z, y)
-    if reduction not in ("mean", "sum", "none"):
-        _reduce(z, reduction, name)  # raises the error that names the choices
+    _check_reduction(reduction, name)
     return _bce_with_logits(z, y, reduction=reduction)
 
 
