@@ -349,21 +349,20 @@ class Primitive:
                     parents.append(i)
                 if a._node is None:
                     leaves = [a] if leaves is None else [*leaves, a]
-        if vals is args and mode.raw_arrays:
-            # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
-            # arrays out, and nothing else to do.
-            try:
-                return self.fun(*args, **kwargs)
-            except (ValueError, TypeError, IndexError) as err:
-                raise _forward_error(self, args, err) from err
-        if kwargs:
-            _check_settings(self, kwargs)
-        if self.lint is not None and vals is not args and mode.stability_warnings:
-            self.lint(*args)
+        # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
+        # arrays out, and nothing else to do.
+        raw = vals is args and mode.raw_arrays
+        if not raw:
+            if kwargs:
+                _check_settings(self, kwargs)
+            if self.lint is not None and vals is not args and mode.stability_warnings:
+                self.lint(*args)
         try:
             ans = self.fun(*vals, **kwargs)
         except (ValueError, TypeError, IndexError) as err:
             raise _forward_error(self, vals, err) from err
+        if raw:
+            return ans
         if type(ans) is not np.ndarray:
             ans = np.asarray(ans)
         out = _new_tensor(ans)
