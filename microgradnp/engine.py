@@ -319,9 +319,9 @@ def call_vjps(
     """
     if op.vjp is not None:
         res = op.vjp(g, ans, *vals, **kwargs)
-        if type(res) is not tuple and not isinstance(res, list):
-            res = (res,)  # a single gradient: the first argument's
-        elif len(res) != len(vals):
+        if type(res) is not tuple and not isinstance(res, list):  # the first argument's
+            return [res] if wanted == (0,) else [res if i == 0 else None for i in wanted]
+        if len(res) != len(vals):
             raise TypeError(
                 f"{op.name}: its VJP returned {len(res)} gradients for {len(vals)} "
                 "positional arguments; return one per argument (None where there is none)"
@@ -344,8 +344,8 @@ def call_vjps(
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
     if t.grad is None:
-        # A copy (astype copies): g may be shared (the VJP of a + b hands the same array to
-        # both).
-        t.grad = g.astype(t.data.dtype)
+        # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
+        # t's dtype already (the walk cast it).
+        t.grad = g.copy()
     else:
         t.grad += g  # in place, into the array this function made (or the user assigned)

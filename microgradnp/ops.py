@@ -263,7 +263,7 @@ def _lint_log(x: Any) -> None:
 
 
 def _node_of(a: Any) -> Any:
-    return getattr(a, "_node", None)  # a computed Tensor's record; None for constants
+    return a._node if is_tensor(a) else None  # a computed Tensor's record; None for constants
 
 
 def _op_name(a: Any) -> str | None:
