@@ -261,11 +261,20 @@ def importable(module: str) -> bool:
         return False
 
 
-def check_agreement(size: str, names: list[str]) -> None:
+def _setups(names: list[str], setups: dict[str, Callable[..., Any]] | None) -> dict[str, Any]:
+    """Each contender's setup function: from `setups` if given, else from CONTENDERS."""
+    if setups is None:
+        return {name: CONTENDERS[name][1] for name in names}
+    return {name: setups[name] for name in names}
+
+
+def check_agreement(
+    size: str, names: list[str], setups: dict[str, Callable[..., Any]] | None = None
+) -> None:
     X, Y, params = problem(size)
     reference = numpy_tutorial(X, Y, params)[1]()
-    for name in names:
-        got = CONTENDERS[name][1](X, Y, params)[1]()
+    for name, setup in _setups(names, setups).items():
+        got = setup(X, Y, params)[1]()
         for label, g, r in zip(("dW1", "db1", "dW2", "db2"), got, reference, strict=True):
             if not np.allclose(np.asarray(g), r, rtol=1e-6, atol=1e-12):
                 raise SystemExit(f"{size}: {name} disagrees with the tutorial on {label}")
@@ -293,11 +302,15 @@ def time_steps(step: Step, count: int) -> float:
 
 
 def measure_speed(
-    size: str, names: list[str], rounds: int, budget: float
+    size: str,
+    names: list[str],
+    rounds: int,
+    budget: float,
+    setups: dict[str, Callable[..., Any]] | None = None,
 ) -> dict[str, list[float]]:
     """Per-round seconds per step for each contender (interleaved, order rotated)."""
     X, Y, params = problem(size)
-    steps = {name: CONTENDERS[name][1](X, Y, params)[0] for name in names}
+    steps = {name: setup(X, Y, params)[0] for name, setup in _setups(names, setups).items()}
     counts = {}
     for name, step in steps.items():  # warm up, and size each contender's batch to ~budget
         step()

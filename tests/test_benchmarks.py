@@ -36,3 +36,13 @@ def test_bench_step_memory_child_measures_a_step() -> None:
 def test_bench_graph_quick_reports_linearity() -> None:
     out = run("bench_graph.py", "--quick")
     assert out.count("the time of") == 4 and "wide 10,000" in out
+
+
+def test_bench_overhead_quick_checks_every_contenders_gradients() -> None:
+    # (check_agreement exits with an error if any contender's gradients differ from the
+    # tutorial's, before anything is timed)
+    out = run("bench_overhead.py", "--quick", "--sizes", "tiny")
+    assert "tiny: NumPy step" in out
+    names = ["numpy (tutorial)", "numpy calls only", "minimal tape", "microgradnp, lint off"]
+    for name in names:
+        assert f"  {name} " in out, out
