@@ -35,6 +35,7 @@ from .recording import (
     Node,
     Primitive,
     _ModeSwitch,
+    is_library_code,
     is_tensor,
     restore_mode,
     switch_mode,
@@ -819,14 +820,10 @@ class SourceLocation(NamedTuple):
         return f"{self.filename}:{self.lineno} (in {self.function})"
 
 
-_PACKAGE = __name__.partition(".")[0]
-
-
 def _user_location() -> SourceLocation | None:
     frame: Any = sys._getframe(1)
     while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if module != _PACKAGE and not module.startswith(_PACKAGE + "."):
+        if not is_library_code(frame.f_globals.get("__name__", "")):
             code = frame.f_code
             return SourceLocation(code.co_filename, frame.f_lineno, code.co_name)
         frame = frame.f_back

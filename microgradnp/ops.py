@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .recording import is_tensor, primitive
+from .recording import is_library_code, is_tensor, primitive
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -306,9 +306,8 @@ def _saturating_source(x: Any) -> str | None:
     return None
 
 
-_PACKAGE = __name__.partition(".")[0]
 # Frames an op call from user code passes through on its way to a lint.
-_CALL_PATH = frozenset({__name__, f"{_PACKAGE}.recording", f"{_PACKAGE}.tensors"})
+_CALL_PATH = frozenset({__name__, f"{__package__}.recording", f"{__package__}.tensors"})
 
 
 def _warn_in_user_code(message: str) -> None:
@@ -320,7 +319,7 @@ def _warn_in_user_code(message: str) -> None:
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if module not in _CALL_PATH:
-            if module == _PACKAGE or module.startswith(_PACKAGE + "."):
+            if is_library_code(module):
                 return
             break
         frame = frame.f_back

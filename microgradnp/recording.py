@@ -287,6 +287,15 @@ def is_tensor(value: object) -> bool:
     return isinstance(value, _Tensor)
 
 
+_PACKAGE = __name__.partition(".")[0]
+
+
+def is_library_code(module: str) -> bool:
+    """Whether the module named `module` is part of microgradnp (for telling the user's
+    frames from the library's: warnings and traces point at the user's line)."""
+    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
+
+
 class Primitive:
     """A function of arrays that Tensors can flow through: NumPy forward + VJPs.
 
