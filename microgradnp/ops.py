@@ -86,10 +86,17 @@ def pow(x: Any, p: Any) -> np.ndarray:
 
 
 def _pow_vjp_x(g: Any, ans: Any, x: Any, p: Any) -> Any:
-    if isinstance(p, int | float) and p == 0:
-        return g * 0.0  # not 0 * x**-1, which is NaN at x = 0
+    # p x**(p-1). Where p == 0 and x == 0 that is 0 * 0**-1 = NaN; it is taken as 0, as
+    # PyTorch does (x**0 is constant in x).
+    if not is_tensor(p) and np.ndim(p) == 0:  # one exponent (a number): decided once
+        return g * 0.0 if p == 0 else g * p * x ** (p - 1)
     p = _array(p)
-    return g * p * x ** (p - 1)
+    both_zero = (_raw(p) == 0) & (_raw(x) == 0)
+    if not both_zero.any():
+        return g * p * x ** (p - 1)
+    # x is set to 1 there before the power, so that no inf reaches a higher derivative
+    # (masking p - 1 instead would make d/dp of this gradient wrong at p = 0)
+    return g * where(both_zero, 0.0, p * where(both_zero, 1.0, x) ** (p - 1))
 
 
 def _pow_vjp_p(g: Any, ans: Any, x: Any, p: Any) -> Any:
@@ -752,6 +759,11 @@ def _outer_product(a: Any, b: Any) -> bool:
 def _matmul(a: Any, b: Any) -> Any:
     """a @ b for the VJPs (arrays, or Tensors when recording a higher derivative)."""
     return a * b if _outer_product(a, b) else a @ b
+
+
+def _raw(x: Any) -> np.ndarray:
+    """The values of x (a Tensor, an array or a number) as an array."""
+    return np.asarray(x.data if is_tensor(x) else x)
 
 
 def _array(x: Any) -> Any:

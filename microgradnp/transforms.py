@@ -67,6 +67,12 @@ def value_and_grad(
                     f"grad: argnums={argnums} asks for argument {i}, but the function was "
                     f"called with {len(args)} positional argument(s)"
                 )
+        if len({i % len(args) for i in positions}) < len(positions):
+            raise ValueError(
+                f"grad: argnums={argnums} names the same argument more than once (with "
+                f"{len(args)} arguments, a negative position names one from the end); "
+                "list each argument once"
+            )
         recording = is_grad_enabled() and (
             _DEPTH.get() > 0
             or any(isinstance(args[i], Tensor) and args[i].requires_grad for i in positions)

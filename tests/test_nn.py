@@ -210,6 +210,14 @@ def test_named_parameters_order_and_dotted_names() -> None:
     assert len(list(net.children())) == 3
 
 
+def test_a_module_held_twice_is_one_child_as_in_pytorch() -> None:
+    shared = Linear(2, 2, rng=0)
+    net = Sequential(shared, ReLU(), shared)
+    assert [type(m).__name__ for m in net.children()] == ["Linear", "ReLU"]
+    assert next(net.children()) is shared
+    assert len(list(net.parameters())) == 2  # weight and bias, once
+
+
 def test_names_follow_a_module_into_a_bigger_model() -> None:
     layer = Linear(2, 3, rng=0)
     assert layer.weight.name == "weight"

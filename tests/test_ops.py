@@ -166,6 +166,41 @@ def test_pow_gradient_in_the_exponent_at_zero_base() -> None:
     assert_close(p.grad, 8 * np.log(2.0))
 
 
+@pytest.mark.parametrize(
+    "zero",
+    [0, 0.0, np.float64(0), np.float32(0), np.int64(0), np.array(0.0), np.zeros(2)],
+    ids=["int", "float", "float64", "float32", "int64", "0-d array", "array"],
+)
+def test_pow_gradient_in_the_base_is_zero_for_a_zero_exponent_however_given(zero) -> None:
+    # x**0 is constant: d/dx is 0, also at x = 0 (where p x**(p-1) would be 0 * inf = NaN)
+    exponents = [zero, mg.tensor(zero)]
+    if np.asarray(zero).dtype.kind == "f":  # (only a float tensor can require grad)
+        exponents.append(mg.tensor(zero, requires_grad=True))
+    for exponent in exponents:
+        x = mg.tensor([0.0, 2.0], requires_grad=True)
+        with np.errstate(all="raise"):  # and no NumPy warning on the way
+            (x**exponent).sum().backward()
+        assert_close(x.grad, [0.0, 0.0])
+
+
+def test_pow_with_an_exponent_tensor_holding_a_zero() -> None:
+    x = mg.tensor([0.0, 2.0], requires_grad=True)
+    p = mg.tensor([0.0, 3.0], requires_grad=True)
+    (x**p).sum().backward()
+    assert_close(x.grad, [0.0, 3 * 2.0**2])
+    assert_close(p.grad, [0.0, 2.0**3 * np.log(2.0)])
+
+
+def test_pow_mixed_second_derivative_where_the_base_gradient_is_masked() -> None:
+    # d/dp (p x**(p-1)) = x**(p-1) (1 + p log x): 1/x at p = 0. The element with x = 0 and
+    # p = 0 is masked (0); the mask must not change the derivative of the other element.
+    def base_gradient_sum(p: object, x: object) -> mg.Tensor:
+        return mg.sum(mg.grad(lambda x: mg.sum(x**p))(x))
+
+    d2 = mg.grad(base_gradient_sum)(np.array([0.0, 0.0]), np.array([0.0, 2.0]))
+    assert_close(d2, [0.0, 1 / 2.0])
+
+
 def test_comparisons_give_boolean_tensors_without_history() -> None:
     x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
     for result, expected in [

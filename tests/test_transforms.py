@@ -65,6 +65,14 @@ def test_grad_leaves_the_grad_of_other_tensors_alone() -> None:
     assert_close(g, (1 - np.tanh(-0.5) ** 2) * W.data[0])
 
 
+@pytest.mark.parametrize("argnums", [(0, 0), (1, -1), (-2, 0)])
+def test_argnums_naming_an_argument_twice_is_an_error(argnums: tuple[int, int]) -> None:
+    # (one argument cannot be two targets: the gradient of the first copy would be lost)
+    f = mg.grad(lambda a, b: mg.sum(a * b * b), argnums=argnums)
+    with pytest.raises(ValueError, match=r"argnums=\(.*\) names the same argument more than once"):
+        f(np.ones(2), np.array([2.0, 3.0]))
+
+
 def test_grad_of_a_constant_function_is_zero() -> None:
     g = mg.grad(lambda x: 3.0)(np.array([1.0, 2.0]))
     assert_close(g, [0.0, 0.0])

@@ -193,8 +193,12 @@ class Module:
         return iter(self._walk_modules())
 
     def children(self) -> Iterator[Module]:
-        """The direct submodules."""
-        return iter([m for _, m in self._members() if isinstance(m, Module)])
+        """The direct submodules, each once (a module held twice is one child)."""
+        found: dict[int, Module] = {}
+        for _, m in self._members():
+            if isinstance(m, Module):
+                found.setdefault(id(m), m)
+        return iter(found.values())
 
     def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
         """(dotted name, parameter) pairs: each module's own parameters, then its submodules'
