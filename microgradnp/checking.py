@@ -88,7 +88,9 @@ def _diff(actual: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -
         scale = np.maximum(np.maximum(np.abs(a), np.abs(r)), atol)
         rel = np.where(diff == 0, 0.0, diff / scale)
         ratio = np.divide(diff, allowed, out=np.where(diff > 0, np.inf, 0.0), where=allowed > 0)
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    # the worst element: a failing one before any passing one (a failure involving NaN, whose
+    # ratio says nothing, first of all)
+    ratio = np.where(bad & ~(ratio > 1), np.inf, ratio)
     flat = int(np.argmax(ratio))
     worst = tuple(int(i) for i in np.unravel_index(flat, a.shape))
     return _Diff(
@@ -744,7 +746,7 @@ def _compare_one(
     if m.shape != a.shape:
         return fail(f"shape mismatch{_shape_hint(m, a, rtol, atol)}", m.shape, a.shape)
     d = _diff(m, a, atol, rtol)
-    note = "" if d.ok else _factor_hint(m, a, rtol, atol)
+    note = "" if d.ok else _transpose_hint(m, a, rtol, atol) or _factor_hint(m, a, rtol, atol)
     if not d.ok and d.failing:
         note = f"{d.failing} of {max(1, m.size)} elements differ" + (f"; {note}" if note else "")
     return GradRow(
@@ -790,6 +792,13 @@ def _factor_hint(m: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> str:
                 return text.format(n=n) + " (a forgotten 1/m, or a sum for a mean?)"
             return f"auto = {n} x manual: an extra factor 1/{n}"
     return f"manual = {c:.4g} x auto: a constant factor is off"
+
+
+def _transpose_hint(m: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> str:
+    """For square matrices, which a transpose does not reshape."""
+    if m.ndim == 2 and m.shape[0] == m.shape[1] and np.allclose(m.T, a, rtol=rtol, atol=atol):
+        return "manual is the transpose of auto"
+    return ""
 
 
 def _shape_hint(m: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> str:

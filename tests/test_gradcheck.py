@@ -484,6 +484,26 @@ def test_compare_grads_nan_is_a_failure_not_a_crash() -> None:
     assert not report.ok and np.isnan(report["a"].max_abs_err) and report["a"].worst_index == (1,)
 
 
+def test_a_nan_reference_is_reported_at_its_own_element() -> None:
+    # NaN on the reference side has no tolerance to compare with: it must still be the
+    # element reported, not a passing one
+    report = compare_grads({"w": np.array([2.0, 4.0, 6.0])}, {"w": np.array([2.0, 4.0, np.nan])})
+    row = report["w"]
+    assert not row.ok and row.worst_index == (2,) and row.manual == 6.0 and np.isnan(row.auto)
+    # sqrt at 0: inf against the finite differences' nan
+    with pytest.raises(GradcheckError) as err, np.errstate(all="ignore"):
+        gradcheck(lambda x: mg.sum(mg.sqrt(x)), np.array([0.0, 1.0]))
+    assert err.value.index == (0,) and err.value.reverse == np.inf
+    assert "at element (0,)" in str(err.value)
+
+
+def test_compare_grads_names_a_transposed_square_gradient() -> None:
+    A = np.array([[1.0, 2.0], [3.0, 4.0]])
+    row = compare_grads({"W": A.T}, {"W": A})["W"]
+    assert not row.ok and "transpose" in row.note
+    assert "transpose" not in compare_grads({"W": A + 1}, {"W": A})["W"].note
+
+
 def test_compare_grads_tolerances_are_np_allclose() -> None:
     manual = {"a": np.array([1.0, 100.0])}
     auto = {"a": np.array([1.0 + 0.9e-5, 100.0])}
