@@ -320,7 +320,14 @@ def call_vjps(
     if op.vjp is not None:
         res = op.vjp(g, ans, *vals, **kwargs)
         if type(res) is not tuple and not isinstance(res, list):  # the first argument's
-            return [res] if wanted == (0,) else [res if i == 0 else None for i in wanted]
+            if wanted == (0,):
+                return [res]
+            other = next(i for i in wanted if i != 0)
+            raise NotImplementedError(
+                f"{op.name}: argument {other} requires grad, but {op.name}'s VJP returned a "
+                "single gradient, which is argument 0's; return a tuple with one gradient "
+                "per positional argument (None where there is none)"
+            )
         if len(res) != len(vals):
             raise TypeError(
                 f"{op.name}: its VJP returned {len(res)} gradients for {len(vals)} "
@@ -343,9 +350,9 @@ def call_vjps(
 
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
-    if t.grad is None:
+    if t._grad is None:
         # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
-        # t's dtype already (the walk cast it).
-        t.grad = g.copy()
+        # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.
+        t._grad = g.copy()
     else:
-        t.grad += g  # in place, into the array this function made (or the user assigned)
+        t._grad += g  # in place, into the array this function made (or the user assigned)

@@ -372,10 +372,14 @@ class Primitive:
             raise _forward_error(self, vals, err) from err
         if raw:
             return ans
+        result = ans
         if type(ans) is not np.ndarray:
             ans = np.asarray(ans)
+        kind = ans.dtype.kind
+        if kind != "f" and kind not in "biu":
+            raise TypeError(_not_numbers(self, result, ans))
         out = _new_tensor(ans)
-        if parents and mode.grad_enabled and self.differentiable and ans.dtype.kind == "f":
+        if parents and mode.grad_enabled and self.differentiable and kind == "f":
             out._requires_grad = True
             # (vals as a tuple: holding only arrays and numbers, the cycle collector stops
             # tracking it, which keeps collections cheap in big graphs)
@@ -431,6 +435,18 @@ def _check_settings(op: Primitive, kwargs: dict[str, Any]) -> None:
                 f"{op.name}: got a Tensor for the setting {key}=; keyword arguments are "
                 "settings, not inputs. Pass tensors positionally"
             )
+
+
+def _not_numbers(op: Primitive, result: Any, ans: np.ndarray) -> str:
+    """Why an op's forward result cannot be a Tensor."""
+    if result is None:
+        got = "None (does the function forget to `return` its result?)"
+    else:
+        got = f"{type(result).__name__} of dtype {ans.dtype}"
+    return (
+        f"{op.name}: its function returned {got}; a primitive's function must return an "
+        "array (or number) of real numbers: floating-point, integer or boolean"
+    )
 
 
 def describe(value: Any) -> str:

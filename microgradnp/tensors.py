@@ -43,6 +43,29 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
+def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
+    """A value assigned to t.grad, as the array it will be, if it can be t's gradient."""
+    array = value.data if isinstance(value, Tensor) else value
+    if isinstance(array, np.generic):
+        array = np.asarray(array)
+    if not isinstance(array, np.ndarray):
+        raise TypeError(
+            f"grad: assign None or an array of shape {t.shape} and dtype {t.dtype}, not "
+            f"{type(value).__name__}"
+        )
+    if array.shape != t.shape:
+        raise ValueError(
+            f"grad: an array of shape {array.shape} was assigned to the gradient of a tensor "
+            f"of shape {t.shape}; a gradient has its tensor's shape"
+        )
+    if array.dtype != t.dtype:
+        raise TypeError(
+            f"grad: an array of dtype {array.dtype} was assigned to the gradient of a tensor "
+            f"of dtype {t.dtype}; convert it first, e.g. g.astype(np.{t.dtype})"
+        )
+    return array
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff.
 
@@ -53,7 +76,7 @@ class Tensor:
 
     __slots__ = (
         "data",
-        "grad",
+        "_grad",
         "name",
         "_requires_grad",
         "_node",
@@ -67,7 +90,7 @@ class Tensor:
     __array_ufunc__ = None
 
     data: np.ndarray
-    grad: np.ndarray | None
+    _grad: np.ndarray | None
     name: str | None
     _node: Node | None
     _locked: list[np.ndarray] | None
@@ -78,7 +101,7 @@ class Tensor:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Tensor: name must be a string, got {type(name).__name__}")
         self.data = _to_array(data, dtype)
-        self.grad = None
+        self._grad = None
         self.name = name
         self._node = None
         self._retain_grad = False
@@ -93,7 +116,7 @@ class Tensor:
         """A Tensor around `data` as is: no copy, no checks (for ops' results)."""
         t = object.__new__(cls)
         t.data = data
-        t.grad = None
+        t._grad = None
         t.name = None
         t._requires_grad = False
         t._node = None
@@ -124,6 +147,18 @@ class Tensor:
     def T(self) -> Tensor:
         """The transpose (axes reversed)."""
         return ops.transpose(self)
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """The gradient accumulated by backward(): an array of this tensor's shape and dtype,
+        or None. Assignable (None, or an array or Tensor of the same shape and dtype)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None:
+            value = _checked_grad(self, value)
+        self._grad = value
 
     @property
     def requires_grad(self) -> bool:

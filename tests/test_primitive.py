@@ -79,6 +79,42 @@ def test_a_user_vjp_with_the_wrong_number_of_gradients_is_an_error() -> None:
         f(mg.tensor(1.0, requires_grad=True), 2.0).backward()
 
 
+def test_a_single_gradient_is_the_first_arguments_and_never_silently_another_ones() -> None:
+    @mg.primitive
+    def f(x, y):
+        return x * y
+
+    f.defvjp(lambda g, ans, x, y: g * y)  # forgets y's gradient
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    f(x, np.array([3.0, 4.0])).sum().backward()  # only x requires grad: fine
+    assert_close(x.grad, [3.0, 4.0])
+    y = mg.tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(NotImplementedError, match=r"f: argument 1 requires grad.*tuple"):
+        f(x, y).sum().backward()
+    with pytest.raises(NotImplementedError, match="argument 1"):
+        mg.grad(lambda y: mg.sum(f(np.ones(2), y)))(np.ones(2))
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        (None, r"returned None \(does the function forget to `return`"),
+        (np.array(["a"]), "returned ndarray of dtype <U1"),
+        (np.array([1j]), "returned ndarray of dtype complex128"),
+        (np.array([object()]), "returned ndarray of dtype object"),
+    ],
+)
+def test_a_forward_that_returns_no_numbers_is_an_error_naming_the_op(result, message) -> None:
+    @mg.primitive
+    def broken(x):
+        return result
+
+    with pytest.raises(TypeError, match="broken: its function " + message):
+        broken(mg.tensor([1.0], requires_grad=True))
+    with pytest.raises(TypeError, match="real numbers"):
+        broken(np.ones(1))  # (also without a graph)
+
+
 def test_missing_vjps_fail_at_backward_with_a_fix() -> None:
     @mg.primitive
     def nograd(x):

@@ -57,6 +57,25 @@ def test_bad_data_is_a_type_error_that_says_why(data, message: str) -> None:
         mg.tensor(data)
 
 
+def test_grad_can_be_assigned_only_a_gradient_of_the_tensors_shape_and_dtype() -> None:
+    w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) .* tensor of shape \(3,\)"):
+        w.grad = np.zeros((2, 3))  # would have been broadcast into by backward
+    with pytest.raises(TypeError, match=r"dtype int64 .* dtype float64.*astype"):
+        w.grad = np.zeros(3, dtype=np.int64)
+    with pytest.raises(TypeError, match="not list"):
+        w.grad = [0.0, 0.0, 0.0]
+    w.grad = mg.tensor([1.0, 1.0, 1.0])  # a Tensor gives its array
+    assert type(w.grad) is np.ndarray
+    (w * 2).sum().backward()  # accumulates into the assigned gradient
+    assert_close(w.grad, [3.0, 3.0, 3.0])
+    w.grad = None
+    assert w.grad is None
+    s = mg.tensor(1.0, requires_grad=True)
+    s.grad = np.float64(0.5)  # a NumPy scalar for a 0-d tensor
+    assert s.grad.shape == ()
+
+
 def test_name_must_be_a_string() -> None:
     with pytest.raises(TypeError, match="name"):
         mg.tensor(1.0, name=3)
