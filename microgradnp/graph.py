@@ -515,24 +515,24 @@ def _format_index(index: Any) -> str:
     return ", ".join(_format_setting(p) for p in parts)
 
 
-# Ops whose VJP returns each argument's own shape: no broadcast sum is possible on their edges.
-_NO_BROADCAST = frozenset(
+# The ops whose gradients are summed over broadcast axes, known by identity (a user's op may
+# share a name). The elementwise ones broadcast their inputs and their VJPs return gradients
+# of the output's shape, which the engine's `unbroadcast` sums back; broadcast_to's VJP does
+# that same sum itself. (Comparisons broadcast too, but record no graph.) Any other op's
+# VJP may return the argument's shape outright, whatever the shapes suggest: an outer
+# product's (3,) and (4,) inputs "broadcast" to its (3, 4) output, yet nothing is summed.
+_BROADCASTING = frozenset(
     [
-        ops.reshape,
-        ops.transpose,
-        ops.getitem,
-        ops.scatter_add,
-        ops.sum_to,
-        ops._concatenate,
-        ops._stack,
-        ops.sum,
-        ops.mean,
-        ops.max,
-        ops.min,
-        ops.logsumexp,
-        ops.softmax,
-        ops.log_softmax,
-        ops.astype,
+        ops.add,
+        ops.sub,
+        ops.mul,
+        ops.div,
+        ops.pow,
+        ops.maximum,
+        ops.minimum,
+        ops.where,
+        ops.clip,
+        ops.broadcast_to,
     ]
 )
 
@@ -540,9 +540,10 @@ _NO_BROADCAST = frozenset(
 def _broadcast_note(op: _Op, i: int) -> str | None:
     """`Σ axis 1: (3, 400) → (3, 1)` when argument i's gradient is summed over broadcast axes.
 
-    The shape of the gradient the op's VJP hands back is worked out from the shapes (for
-    elementwise and user ops: the output's shape), then summed exactly as the engine's
-    `unbroadcast` / `ops.sum_to` would.
+    The shape of the gradient the op's VJP hands back is worked out from the shapes (for the
+    broadcasting ops: the output's; for matmul: its batch axes broadcast), then summed
+    exactly as the engine's `unbroadcast` / `ops.sum_to` would. Ops not known to broadcast
+    (users' own among them) get no note: only their VJPs know what shape they return.
     """
     args = op.node.args
     if args is None or i not in op.node.parents:
@@ -550,10 +551,10 @@ def _broadcast_note(op: _Op, i: int) -> str | None:
     shape = tuple(np.shape(args[i].data))
     if op.node.op is ops.matmul:
         grad_shape = _matmul_grad_shape(np.shape(_data(args[0])), np.shape(_data(args[1])), i)
-    elif op.node.op in _NO_BROADCAST:
-        return None
-    else:
+    elif op.node.op in _BROADCASTING:
         grad_shape = tuple(op.output.array.shape)
+    else:
+        return None
     axes = _summed_axes(grad_shape, shape)
     if not axes:
         return None

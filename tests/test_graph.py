@@ -551,19 +551,68 @@ def test_no_broadcast_label_on_shape_ops_reductions_or_constants() -> None:
     assert broadcast_labels(x * np.ones((4, 3))) == ["Σ axis 0: (4, 3) → (3,)"]
 
 
-def test_broadcast_to_and_user_ops_that_broadcast_are_labelled() -> None:
+def test_broadcast_to_is_labelled() -> None:
     x = mg.tensor(np.ones((3, 1)), requires_grad=True)
     assert broadcast_labels(mg.broadcast_to(x, (2, 3, 4))) == ["Σ axes 0, 2: (2, 3, 4) → (3, 1)"]
 
-    @mg.primitive
-    def tile4(a):
-        return np.broadcast_to(a, (4, *np.shape(a))).copy()
 
-    tile4.defvjp(lambda g, ans, a: g)  # output-shaped: the engine sums it back
-    y = tile4(x)
-    assert broadcast_labels(y) == ["Σ axis 0: (4, 3, 1) → (3, 1)"]
-    y.sum().backward()
-    np.testing.assert_array_equal(x.grad, np.full((3, 1), 4.0))
+def text_notes(t) -> list[str]:
+    return re.findall(r"\(grad (Σ .*)\)$", format_graph(t), flags=re.MULTILINE)
+
+
+def test_built_in_broadcasts_are_labelled_in_the_picture_and_the_text() -> None:
+    W = mg.tensor(np.ones((3, 2)), requires_grad=True, name="W")
+    X = mg.tensor(np.ones((2, 5)), name="X")
+    b = mg.tensor(np.ones((3, 1)), requires_grad=True, name="b")
+    y = W @ X + b
+    assert broadcast_labels(y) == ["Σ axis 1: (3, 5) → (3, 1)"]
+    assert text_notes(y) == ["Σ axis 1: (3, 5) → (3, 1)"]
+
+    a = mg.tensor(np.ones((3, 1)), requires_grad=True, name="a")
+    c = mg.tensor(np.ones((1, 4)), requires_grad=True, name="c")
+    labels = ["Σ axis 1: (3, 4) → (3, 1)", "Σ axis 0: (3, 4) → (1, 4)"]
+    assert sorted(broadcast_labels(a * c)) == sorted(labels)
+    assert sorted(text_notes(a * c)) == sorted(labels)
+
+
+def outer_op() -> mg.Primitive:
+    """A user's outer product: its (3,) and (4,) inputs look as if broadcast to the (3, 4)
+    output, but its VJPs return (3,) and (4,) themselves, so nothing is summed."""
+
+    @mg.primitive
+    def outer(a, b):
+        return np.multiply.outer(a, b)
+
+    outer.defvjp(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g)
+    return outer
+
+
+def test_user_ops_get_no_broadcast_label_whatever_their_shapes() -> None:
+    a = mg.tensor(np.ones(3), requires_grad=True, name="a")
+    b = mg.tensor(np.ones(4), requires_grad=True, name="b")
+    y = outer_op()(a, b).sum()
+    assert "Σ" not in format_graph(y)
+    assert broadcast_labels(y) == []
+    edges = [line for line in draw_graph(y).source.splitlines() if " -> " in line]
+    assert len(edges) == 5 and not any(BROADCAST in edge for edge in edges)  # none orange
+    y.backward()
+    np.testing.assert_array_equal(b.grad, np.full(4, 3.0))
+
+    # even one named like a built-in broadcasting op, or one whose VJP does leave the sum to
+    # the engine: only the VJP knows what shape it returns, so no claim is made
+    @mg.primitive
+    def mul(a, b):
+        return np.multiply.outer(a, b)
+
+    mul.defvjp(lambda g, ans, a, b: g @ b, lambda g, ans, a, b: a @ g)
+    assert broadcast_labels(mul(a, b)) == []
+
+    @mg.primitive
+    def tile4(x):
+        return np.broadcast_to(x, (4, *np.shape(x))).copy()
+
+    tile4.defvjp(lambda g, ans, x: g)  # output-shaped: the engine sums it back
+    assert broadcast_labels(tile4(a)) == []
 
 
 @given(
