@@ -420,6 +420,15 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.grad(lambda x: x.sum(), argnums=2)(np.ones(2))
 
 
+@row("mg.grad(f, argnums=(0, 0))(a, b)")
+def _(tmp: Path) -> Iterable[Case]:
+    def f(a: Any, b: Any) -> Any:
+        return mg.sum(a * b)
+
+    yield lambda: mg.grad(f, argnums=(0, 0))(np.ones(2), np.ones(2))
+    yield lambda: mg.grad(f, argnums=(1, -1))(np.ones(2), np.ones(2)), ("argnums=(1, -1)",)
+
+
 @row('mg.grad(f, argnums="x")')
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.grad(lambda x: x.sum(), argnums="x")
@@ -525,6 +534,44 @@ def _(tmp: Path) -> Iterable[Case]:
 
     product.defvjp(lambda g, ans, a, b: (g,))
     yield lambda: product(T(2), T(2)).sum().backward(), ("product:",)
+
+
+@row("f.defvjp(lambda g, ans, x, y: g * y)")
+def _(tmp: Path) -> Iterable[Case]:
+    @mg.primitive
+    def times(x: Any, y: Any) -> Any:
+        return x * y
+
+    times.defvjp(lambda g, ans, x, y: g * y)
+    yield lambda: times(T(2), T(2)).sum().backward(), ("times:",)
+
+
+@row("@mg.primitive")
+def _(tmp: Path) -> Iterable[Case]:
+    @mg.primitive
+    def forgetful(x: Any) -> Any:
+        x * 2
+
+    yield lambda: forgetful(T(2)), ("forgetful:",)
+
+
+def assign_grad(value: Any) -> Callable[[], None]:
+    def assign() -> None:
+        T(3).grad = value
+
+    return assign
+
+
+@row("w.grad = np.zeros((2, 3))")
+def _(tmp: Path) -> Iterable[Case]:
+    yield assign_grad(np.zeros((2, 3)))
+
+
+@row("w.grad = np.zeros(3, dtype=np.int64)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield assign_grad(np.zeros(3, dtype=np.int64)), ("dtype int64", "convert it first")
+    yield assign_grad(np.zeros(3, dtype=np.float32)), ("dtype float32",)
+    yield assign_grad([0.0, 0.0, 0.0]), ("assign None or an array of shape (3,)", "not list")
 
 
 @row("mg.grad(mg.grad(f))")
