@@ -239,10 +239,11 @@ def _walk(
                     p = args[i]
                     data = p.data
                     if create_graph or type(gi) is not np.ndarray:
-                        gi = _as_gradient(gi, p, create_graph)
+                        gi = _as_gradient(gi, p, create_graph, op, i)
                     if gi.shape != data.shape:
                         gi = unbroadcast(gi, data.shape, op, i)
                     if gi.dtype is not data.dtype and gi.dtype != data.dtype:  # (`is`: fast)
+                        _check_real(gi, op, i)
                         gi = ops.astype(gi, data.dtype)
                     if anomaly is not None:
                         anomaly.backward(node, t, p, gi)
@@ -275,12 +276,23 @@ def _walk(
     return found
 
 
-def _as_gradient(gi: Any, input: Tensor, create_graph: bool) -> Any:
+def _as_gradient(gi: Any, input: Tensor, create_graph: bool, op: Primitive, argnum: int) -> Any:
     """A VJP's result as an array, or as a Tensor when the gradient is to be differentiated
     (a VJP may return a NumPy scalar, a number, or a Tensor for an array)."""
+    array = gi.data if is_tensor(gi) else np.asarray(gi)
+    _check_real(array, op, argnum)
     if create_graph:
-        return gi if is_tensor(gi) else input._wrap(np.asarray(gi))
-    return gi.data if is_tensor(gi) else np.asarray(gi)
+        return gi if is_tensor(gi) else input._wrap(array)
+    return array
+
+
+def _check_real(gi: Any, op: Primitive, argnum: int) -> None:
+    """Raise unless a VJP's result holds real numbers (not text, objects or complex)."""
+    if gi.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{op.name}: its VJP returned a gradient of dtype {gi.dtype} for argument "
+            f"{argnum}; a gradient is an array of real numbers (of the argument's shape)"
+        )
 
 
 def _recorded_vjps(

@@ -307,9 +307,13 @@ class Primitive:
     def __init__(
         self, fun: Callable[..., Any], *, differentiable: bool = True, saves_inputs: bool = True
     ) -> None:
+        if not callable(fun):
+            raise TypeError(f"primitive: expected a function of arrays, got {type(fun).__name__}")
         functools.update_wrapper(self, fun)
         self.fun = fun
-        self.name: str = fun.__name__.lstrip("_")
+        inner = getattr(fun, "func", None)  # (a functools.partial has no name: its function's)
+        name = getattr(fun, "__name__", None) or getattr(inner, "__name__", None)
+        self.name: str = str(name or type(fun).__name__).lstrip("_")
         self.differentiable = differentiable
         self.saves_inputs = saves_inputs  # the VJPs read the inputs' values (see SavedLeaves)
         self.vjp: VJP | None = None  # one function giving every argument's gradient
@@ -458,8 +462,7 @@ def describe(value: Any) -> str:
 
 def _forward_error(op: Primitive, vals: Any, err: Exception) -> Exception:
     """The error an op's forward raised, reworded to name the op and its operands' shapes."""
-    arrays = [v for v in vals if isinstance(v, np.ndarray | np.generic)]
-    shapes = [v.shape for v in arrays]
+    shapes = [s for s in map(_shape_of, vals) if s is not None]
     message = f"{op.name}: {err}"
     if str(err).startswith(f"{op.name}: "):
         message = str(err)  # the op's own check already says it all
@@ -475,6 +478,18 @@ def _forward_error(op: Primitive, vals: Any, err: Exception) -> Exception:
             except TypeError:  # an exception class that takes other arguments
                 continue
     return err
+
+
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    """The shape of an array operand, or of a list (NumPy broadcasts lists as arrays)."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.shape
+    if isinstance(value, list):
+        try:
+            return np.shape(value)
+        except ValueError:  # a ragged list
+            return None
+    return None
 
 
 def _explain_broadcast(shapes: list[tuple[int, ...]]) -> str:

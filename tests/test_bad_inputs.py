@@ -201,6 +201,7 @@ def _(tmp: Path) -> Iterable[Case]:
             (f"{name}: shapes",),
         )
     yield (lambda: np.ones((2, 3)) + T(3, 2)), ("add: shapes",)  # an array on the left
+    yield (lambda: mg.add(T(2, 3), [1.0, 2.0])), ("add: shapes (2, 3) and (2,)",)  # a list
 
 
 @row("A @ B")
@@ -572,6 +573,27 @@ def _(tmp: Path) -> Iterable[Case]:
     yield assign_grad(np.zeros(3, dtype=np.int64)), ("dtype int64", "convert it first")
     yield assign_grad(np.zeros(3, dtype=np.float32)), ("dtype float32",)
     yield assign_grad([0.0, 0.0, 0.0]), ("assign None or an array of shape (3,)", "not list")
+
+
+@row("f.defvjp(lambda g, ans, x: 'oops')")
+def _(tmp: Path) -> Iterable[Case]:
+    @mg.primitive
+    def scaled(x: Any) -> Any:
+        return x * 2
+
+    @mg.primitive
+    def rotated(x: Any) -> Any:
+        return x * 2
+
+    scaled.defvjp(lambda g, ans, x: "oops")
+    rotated.defvjp(lambda g, ans, x: g * 2j)
+    yield lambda: scaled(T(2)).sum().backward(), ("scaled:", "dtype <U4")
+    yield lambda: rotated(T(2)).sum().backward(), ("rotated:", "dtype complex128")
+
+
+@row("mg.primitive(3)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.primitive(3)
 
 
 @row("mg.grad(mg.grad(f))")

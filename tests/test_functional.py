@@ -40,6 +40,8 @@ def test_binary_cross_entropy_is_finite_at_zero_and_one_like_pytorch() -> None:
 def test_binary_cross_entropy_refuses_values_outside_zero_one() -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\].*with_logits"):
         F.binary_cross_entropy(mg.tensor([[0.5, 1.5]]), np.array([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"\[0, 1\], got nan"):  # (as PyTorch refuses NaN)
+        F.binary_cross_entropy(mg.tensor([[0.5, np.nan]]), np.array([[1.0, 0.0]]))
 
 
 def test_bce_with_logits_equals_the_naive_formula_and_its_gradient_is_s_minus_y() -> None:

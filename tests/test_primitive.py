@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from conftest import assert_close, numerical_grads
@@ -113,6 +115,12 @@ def test_a_forward_that_returns_no_numbers_is_an_error_naming_the_op(result, mes
         broken(mg.tensor([1.0], requires_grad=True))
     with pytest.raises(TypeError, match="real numbers"):
         broken(np.ones(1))  # (also without a graph)
+
+
+def test_a_partial_function_becomes_a_primitive_named_after_its_function() -> None:
+    twice = mg.primitive(functools.partial(np.multiply, 2.0))
+    assert twice.name == "multiply"
+    assert_close(twice(mg.tensor([1.0, 3.0])).data, [2.0, 6.0])
 
 
 def test_missing_vjps_fail_at_backward_with_a_fix() -> None:

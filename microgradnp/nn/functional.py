@@ -74,8 +74,9 @@ def binary_cross_entropy(p: Any, y: Any, *, reduction: str = "mean") -> Tensor:
     """
     _check_same_shape("binary_cross_entropy", p, y)
     values = _values(p)
-    if np.any((values < 0) | (values > 1)):
-        bad = values[(values < 0) | (values > 1)].flat[0]
+    outside = ~((values >= 0) & (values <= 1))  # (NaN is outside too, as in PyTorch)
+    if outside.any():
+        bad = values[outside].flat[0]
         raise ValueError(
             f"binary_cross_entropy: probabilities must lie in [0, 1], got {bad}; for raw "
             "scores (logits) use binary_cross_entropy_with_logits"
