@@ -170,8 +170,13 @@ def _check_root(root: Any, caller: str) -> None:
         )
 
 
+def _is_int(value: Any) -> bool:
+    """An integer, Python's or NumPy's, and not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
 def _check_max_nodes(max_nodes: Any, caller: str) -> None:
-    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+    if max_nodes is not None and (not _is_int(max_nodes) or max_nodes < 1):
         raise ValueError(f"{caller}: max_nodes must be a positive int or None, got {max_nodes!r}")
 
 
@@ -719,16 +724,14 @@ def _highlighted(highlight: Any) -> tuple[set[str], set[int]]:
         items = list(highlight)
     else:
         items = [highlight]
-    wrong = {
-        type(i).__name__ for i in items if not isinstance(i, str | int) or i is True or i is False
-    }
+    wrong = {type(i).__name__ for i in items if not (isinstance(i, str) or _is_int(i))}
     if wrong:
         raise TypeError(
             "highlight: pass tensor names (str), op numbers (int, as in the picture), or a report "
             "with failed_names() / failed_nodes() such as compare_grads' or check_graph's; got "
             f"{type(highlight).__name__} holding {', '.join(sorted(wrong))}"
         )
-    return {i for i in items if isinstance(i, str)}, {i for i in items if isinstance(i, int)}
+    return {i for i in items if isinstance(i, str)}, {int(i) for i in items if _is_int(i)}
 
 
 # ---------------------------------------------------------------- the picture (DOT)

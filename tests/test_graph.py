@@ -757,6 +757,17 @@ def test_highlight_rejects_what_is_not_names() -> None:
     assert "✗ mismatch" in format_graph(loss, highlight="W1")  # one name, not its letters
 
 
+def test_numpy_integers_count_as_op_numbers_and_limits_but_bools_do_not() -> None:
+    loss, _ = tutorial_network()
+    by_numpy = format_graph(loss, highlight=[np.int64(2)], max_nodes=np.int64(200))
+    assert by_numpy == format_graph(loss, highlight=[2], max_nodes=200)
+    assert "✗" in by_numpy
+    with pytest.raises(ValueError, match="max_nodes must be a positive int"):
+        format_graph(loss, max_nodes=True)
+    with pytest.raises(TypeError, match="bool"):
+        format_graph(loss, highlight=[True])
+
+
 # ---------------------------------------------------------------- freed graphs
 
 
