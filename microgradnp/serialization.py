@@ -45,7 +45,10 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
     for key, value in obj.items():
         if not isinstance(key, str):
             raise TypeError(f"save: keys must be strings, got {key!r} ({type(key).__name__})")
-        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        try:
+            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        except ValueError as err:  # a ragged nested list
+            raise TypeError(f"save: {key!r} is not an array: {err}") from None
         if array.dtype.kind not in "biufc":
             raise TypeError(
                 f"save: {key!r} has dtype {array.dtype}; a checkpoint holds numeric arrays only "

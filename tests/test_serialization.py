@@ -116,6 +116,8 @@ def test_save_rejects_bad_input(tmp_path) -> None:
         save({"w": np.array([{"a": 1}], dtype=object)}, tmp_path / "m.npz")
     with pytest.raises(TypeError, match="'w' has dtype <U"):
         save({"w": np.array(["text"])}, tmp_path / "m.npz")
+    with pytest.raises(TypeError, match=r"'w' is not an array: .*inhomogeneous"):
+        save({"w": [[1, 2], [3]]}, tmp_path / "m.npz")
     with pytest.raises(IsADirectoryError, match="is a directory"):
         save({"w": np.ones(1)}, tmp_path)
     assert os.listdir(tmp_path) == []
