@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import linecache
 import math
+import numbers
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import Token
@@ -102,6 +103,40 @@ def _diff(actual: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -
         reference=float(r.reshape(-1)[flat]),
         failing=int(bad.sum()),
     )
+
+
+def _check_options(caller: str, *, max_elements: Any = None, **tolerances: Any) -> None:
+    """Refuse options out of range: eps > 0, atol and rtol >= 0 (all finite), max_elements a
+    positive int (None: not an option of `caller`).
+
+    Out of range they would not fail loudly: a zero step or a negative tolerance turns every
+    comparison into a failure, or a ZeroDivisionError deep inside.
+    """
+    for name, value in tolerances.items():
+        positive = name == "eps"
+        need = "a finite number " + ("> 0" if positive else ">= 0")
+        what = "the finite-difference step" if positive else "a tolerance"
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(
+                f"{caller}: {name} ({what}) must be {need}, got {type(value).__name__} {value!r}"
+            )
+        x = float(value)
+        if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
+            raise ValueError(
+                f"{caller}: {name}={x:g} is out of range: {name} ({what}) must be {need}"
+            )
+    if max_elements is None:
+        return
+    if isinstance(max_elements, bool) or not isinstance(max_elements, numbers.Integral):
+        raise TypeError(
+            f"{caller}: max_elements must be a positive int, got "
+            f"{type(max_elements).__name__} {max_elements!r}"
+        )
+    if int(max_elements) < 1:
+        raise ValueError(
+            f"{caller}: max_elements={int(max_elements)} is out of range: it must be a positive "
+            "int (how many elements of each argument to check at most)"
+        )
 
 
 def _num(x: float) -> str:
@@ -198,8 +233,11 @@ def gradcheck(
     small inputs. Leaves every `.grad` alone.
 
     Raises GradcheckError naming each failing input (index and name), its worst element,
-    both values and the abs and rel error.
+    both values and the abs and rel error; a non-finite value (sqrt at 0: reverse mode inf,
+    finite differences NaN) is a failure too, said to be one. Raises ValueError unless
+    eps > 0, atol >= 0 and rtol >= 0 (all finite).
     """
+    _check_options("gradcheck", eps=eps, atol=atol, rtol=rtol)
     marked_only = any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
     specs = [_gradcheck_input(x, marked_only) for x in inputs]
     arrays = {i: s.array for i, s in enumerate(specs) if s.array is not None}
@@ -240,11 +278,13 @@ def gradcheck(
     failures: list[tuple[int, _Diff]] = []
     token = switch_mode(grad_enabled=False)
     try:
-        for i in wrt:
-            numerical = _central_differences(value_at, arrays[i], eps)
-            d = _diff(reverse[i], numerical, atol, rtol)
-            if not d.ok:
-                failures.append((i, d))
+        # f at x ± eps may leave its domain (sqrt at 0): the report says so, NumPy need not
+        with np.errstate(all="ignore"):
+            for i in wrt:
+                numerical = _central_differences(value_at, arrays[i], eps)
+                d = _diff(reverse[i], numerical, atol, rtol)
+                if not d.ok:
+                    failures.append((i, d))
     finally:
         restore_mode(token)
     if failures:
@@ -290,7 +330,7 @@ def _gradcheck_error(
             f"  {label}, shape {shape}: at {_where(d.worst_index)} reverse mode gives "
             f"{_num(d.actual)}, finite differences {_num(d.reference)} (abs err "
             f"{_err(abs_err)}, rel err {_err(rel_err)}); {d.failing} of "
-            f"{max(1, int(np.prod(shape)))} elements differ"
+            f"{max(1, int(np.prod(shape)))} elements differ{_non_finite_note(d, eps)}"
         )
     lines.append(
         f"  (tolerance atol={atol:g} + rtol={rtol:g} * |finite difference|, eps={eps:g}). "
@@ -310,6 +350,17 @@ def _gradcheck_error(
     )
 
 
+def _non_finite_note(d: _Diff, eps: float) -> str:
+    """Why a failure at a non-finite value need not mean wrong gradient code ("" if none)."""
+    if math.isfinite(d.actual) and math.isfinite(d.reference):
+        return ""
+    return (
+        f"; a non-finite value there: f is not differentiable at this point, or not finite "
+        f"within eps={eps:g} of it (the edge of a domain, such as sqrt or log at 0); check at a "
+        "point inside the domain"
+    )
+
+
 def _rel(a: float, b: float, atol: float) -> float:
     """The rel err of one element (see the module docstring)."""
     if a == b:
@@ -321,20 +372,25 @@ def _rel(a: float, b: float, atol: float) -> float:
 # ---------------------------------------------------------------- check_graph
 
 
+_NON_FINITE_HINT = "(an input at the edge of the op's domain, or non-finite values flowing in)"
+
+
 @dataclass(frozen=True)
 class ArgCheck:
     """One argument of one op: its VJP against finite differences of the op."""
 
     position: int
     shape: Index
-    ok: bool
-    max_abs_err: float
+    ok: bool  # every checked element agrees (also when none could be checked)
+    max_abs_err: float  # over the checked elements
     max_rel_err: float
     worst_index: Index
     vjp: float  # the VJP's value at worst_index
     numerical: float  # the finite-difference value there
-    checked: int  # elements checked (a random sample when the argument is large)
+    checked: int  # elements compared (of a random sample when the argument is large)
     kinks: int  # elements accepted as subgradients at a kink (relu at 0, ties in max)
+    unchecked: int = 0  # elements that could not be compared: a non-finite value takes part
+    why_unchecked: str = ""  # e.g. "finite differences are NaN there" ("" when unchecked == 0)
 
 
 @dataclass(frozen=True)
@@ -353,7 +409,23 @@ class NodeCheck:
 
     @property
     def ok(self) -> bool:
+        """No error, and the VJP agrees with finite differences wherever they could check it."""
         return self.error is None and all(a.ok for a in self.args)
+
+    @property
+    def unchecked(self) -> int:
+        """How many elements finite differences could not check (non-finite values there)."""
+        return sum(a.unchecked for a in self.args)
+
+    @property
+    def status(self) -> str:
+        """One of "wrong" (a VJP disagrees, or the op raised), "not checked" (nothing could
+        be compared), "partly checked" (ok where compared, some elements not) or "ok"."""
+        if not self.ok:
+            return "wrong"
+        if self.skipped is not None or (self.unchecked and not any(a.checked for a in self.args)):
+            return "not checked"
+        return "partly checked" if self.unchecked else "ok"
 
     def __str__(self) -> str:
         head = f"node {self.number}: {self.op} {self.shape}"
@@ -361,31 +433,45 @@ class NodeCheck:
             text = f"{head}: {self.error}"
         elif self.skipped is not None:
             text = f"{head}: not checked ({self.skipped})"
-        elif self.ok:
-            err = max((a.max_abs_err for a in self.args), default=0.0)
-            kinks = sum(a.kinks for a in self.args)
-            sampled = any(a.checked < int(np.prod(a.shape)) for a in self.args)
-            text = f"{head}: ok (max abs err {_err(err)}"
-            text += f", {kinks} element(s) at kinks" if kinks else ""
-            text += ", sampled elements" if sampled else ""
-            text += ")"
         else:
-            parts = []
-            for a in self.args:
-                if a.ok:
-                    continue
-                which = f" for argument {a.position} {a.shape}" if self.n_args > 1 else ""
-                parts.append(
-                    f"VJP wrong{which}, max rel err {_err(a.max_rel_err)} (at "
-                    f"{_where(a.worst_index)}: VJP {_num(a.vjp)}, finite differences "
-                    f"{_num(a.numerical)})"
-                )
-            text = f"{head}: " + "; ".join(parts)
+            text = f"{head}: " + "; ".join(self._findings())
         if self.name:
             text += f" [{self.name}]"
         if self.trace is not None:
             text += f"  (created at {self.trace})"
         return text
+
+    def _findings(self) -> list[str]:
+        """The wrong arguments, or "ok (...)", then the elements that could not be checked."""
+        status = self.status
+        found = []
+        for a in self.args:
+            if not a.ok:
+                found.append(
+                    f"VJP wrong{self._which(a, 'for')}, max rel err {_err(a.max_rel_err)} (at "
+                    f"{_where(a.worst_index)}: VJP {_num(a.vjp)}, finite differences "
+                    f"{_num(a.numerical)})"
+                )
+        if status in ("ok", "partly checked"):
+            err = max((a.max_abs_err for a in self.args if a.checked), default=0.0)
+            kinks = sum(a.kinks for a in self.args)
+            sampled = any(a.checked + a.unchecked < int(np.prod(a.shape)) for a in self.args)
+            text = ("ok" if status == "ok" else "ok where checked") + f" (max abs err {_err(err)}"
+            text += f", {kinks} element(s) at kinks" if kinks else ""
+            text += ", sampled elements" if sampled else ""
+            found.append(text + ")")
+        for a in self.args:
+            if a.unchecked:
+                n = a.unchecked
+                count = "every element" if a.checked == 0 else f"{n} element{'s' * (n > 1)}"
+                found.append(f"not checked at {count}{self._which(a, 'of')}: {a.why_unchecked}")
+        if self.unchecked:
+            found[-1] += f" {_NON_FINITE_HINT}"
+        return found
+
+    def _which(self, a: ArgCheck, preposition: str) -> str:
+        """Names the argument (" for argument 1 (3, 4)") when the op has several, else ""."""
+        return f" {preposition} argument {a.position} {a.shape}" if self.n_args > 1 else ""
 
 
 @dataclass(frozen=True)
@@ -396,6 +482,8 @@ class GraphReport:
 
     @property
     def ok(self) -> bool:
+        """No VJP was found wrong. Elements that could not be checked (non-finite values) do
+        not count against it: `unchecked_nodes()` lists their ops."""
         return all(n.ok for n in self.nodes)
 
     @property
@@ -405,6 +493,11 @@ class GraphReport:
     def failed_nodes(self) -> list[int]:
         """The numbers of the ops whose VJP is wrong (as in the graph picture)."""
         return [n.number for n in self.failed]
+
+    def unchecked_nodes(self) -> list[int]:
+        """The numbers of the ops finite differences could not check at some elements (their
+        status is "partly checked" or "not checked"): unconfirmed there, not wrong."""
+        return [n.number for n in self.nodes if n.unchecked]
 
     def failed_names(self) -> list[str]:
         """Names of the tensors computed by wrong ops (for draw_graph's highlight)."""
@@ -417,10 +510,16 @@ class GraphReport:
         return len(self.nodes)
 
     def __str__(self) -> str:
-        bad = len(self.failed)
-        head = f"check_graph: {len(self.nodes)} ops, " + (
-            "every VJP agrees with finite differences" if not bad else f"{bad} with a wrong VJP"
-        )
+        bad, unchecked = len(self.failed), len(self.unchecked_nodes())
+        if bad:
+            verdict = f"{bad} with a wrong VJP"
+        elif unchecked:
+            verdict = "no VJP found wrong"
+        else:
+            verdict = "every VJP agrees with finite differences"
+        if unchecked:
+            verdict += f", {unchecked} not checked at some elements (non-finite values)"
+        head = f"check_graph: {len(self.nodes)} ops, {verdict}"
         return "\n".join([head, *(str(n) for n in self.nodes)])
 
     __repr__ = __str__
@@ -444,9 +543,18 @@ def check_graph(
     kink: any subgradient there is a valid convention). Arguments with more than
     `max_elements` elements are checked on a random sample of that many.
 
+    Finite differences cannot check an element where a non-finite value takes part: the
+    input there, the outputs it feeds (NaN/inf outputs get no cotangent; log at 0), the
+    finite differences (sqrt at 0) or the VJP. Such elements are reported, not failed: the op's
+    status is "partly checked" (the other elements are checked as usual) or "not checked"
+    (none could be), `report.unchecked_nodes()` lists them, and `report.ok` (no VJP found
+    wrong) is not affected.
+
     Ops are numbered as in graph pictures (op #1 is computed first). The graph must not
-    have been freed: check before `backward()`, or pass `retain_graph=True` to it.
+    have been freed: check before `backward()`, or pass `retain_graph=True` to it. Raises
+    ValueError unless eps > 0, atol >= 0 and rtol >= 0 (finite) and max_elements >= 1.
     """
+    _check_options("check_graph", max_elements=max_elements, eps=eps, atol=atol, rtol=rtol)
     if not isinstance(root, Tensor):
         raise TypeError(f"check_graph: expected the Tensor a graph ends in, got {type(root)}")
     if root._node is None:
@@ -508,18 +616,36 @@ def _check_node(
             if ans.dtype.kind != "f" or not parents:
                 return result([], None, skipped="not floating-point: no derivative to check")
             g = rng.standard_normal(ans.shape)
+            # A NaN/inf output gets no cotangent (it would make every finite difference of
+            # sum(g * out) NaN); the elements that only feed such outputs are unchecked.
+            bad_out = ~np.isfinite(ans)
+            g_bad = np.where(bad_out, g, 0.0) if bad_out.any() else None
+            g = np.where(bad_out, 0.0, g)
+
+            def value() -> float:  # sum(g * op(args)), at once: op may return a view of x
+                out = np.asarray(op.fun(*vals, **kwargs), dtype=np.float64)
+                return float(np.vdot(g, out if g_bad is None else np.where(bad_out, 0.0, out)))
+
             h = (
                 eps
                 if ans.dtype == np.float64
                 else max(eps, float(np.finfo(ans.dtype).eps) ** (1 / 3))
             )
             for i in parents:
+                shape = np.shape(vals[i])
                 try:
-                    vjp = _local_vjp(op, i, g, ans, vals, kwargs, np.shape(vals[i]))
+                    vjp = _local_vjp(op, i, g, ans, vals, kwargs, shape)
+                    feeds_bad = (
+                        np.zeros(shape, dtype=bool)
+                        if g_bad is None
+                        else _local_vjp(op, i, g_bad, ans, vals, kwargs, shape) != 0  # NaN too
+                    )
                 except Exception as err:  # a broken VJP is what this tool is for: report it
                     return result(checks, f"VJP error: {type(err).__name__}: {err}")
                 checks.append(
-                    _check_arg(op, i, vals, kwargs, g, vjp, h, atol, rtol, rng, max_elements)
+                    _check_arg(
+                        i, vals[i], value, vjp, feeds_bad, ans, h, atol, rtol, rng, max_elements
+                    )
                 )
     except Exception as err:
         return result(checks, f"forward error: {type(err).__name__}: {err}")
@@ -548,28 +674,32 @@ def _local_vjp(
 
 
 def _check_arg(
-    op: Primitive,
     i: int,
-    vals: list[Any],
-    kwargs: dict[str, Any],
-    g: np.ndarray,
+    x: np.ndarray,
+    value: Callable[[], float],
     vjp: np.ndarray,
+    feeds_bad: np.ndarray,
+    ans: np.ndarray,
     h: float,
     atol: float,
     rtol: float,
     rng: np.random.Generator,
     max_elements: int,
 ) -> ArgCheck:
-    x = vals[i]
+    """Argument i (x, which value() reads) of one op: its VJP against finite differences.
+
+    value() is sum(g * op(args)) over the op's finite outputs (`ans`); feeds_bad marks the
+    elements of x that feed a non-finite one. An element where a non-finite value takes
+    part, or that only feeds non-finite outputs, is counted as unchecked (with the reason),
+    not compared.
+    """
     shape = np.shape(x)
     size = int(np.prod(shape))
     flat_x = x.reshape(-1)  # a view of our float64 copy
     picked = np.arange(size)
     if size > max_elements:
         picked = np.sort(rng.choice(size, size=max_elements, replace=False))
-
-    def value() -> float:  # sum(g * op(args)); computed at once, as op may return a view of x
-        return float(np.vdot(g, np.asarray(op.fun(*vals, **kwargs), dtype=np.float64)))
+    x_picked = flat_x[picked]  # a copy, taken before the elements are moved
 
     centre = value()
     central = np.empty(len(picked))
@@ -585,20 +715,57 @@ def _check_arg(
     kink_ok = (analytic >= lo - tol) & (analytic <= hi + tol)
     at_kink = ~smooth_ok & kink_ok
     reference = np.where(at_kink, analytic, central)  # a kink's subgradient is accepted as is
-    d = _diff(analytic, reference, atol, rtol)
-    worst = tuple(int(n) for n in np.unravel_index(int(picked[d.worst_index[0]]), shape))
+
+    # An element that feeds a non-finite output, and nothing the finite ones see (both sides
+    # 0 or non-finite), was compared vacuously: it is unchecked, like one involving NaN/inf.
+    silent = (~np.isfinite(analytic) | (analytic == 0)) & (~np.isfinite(central) | (central == 0))
+    causes = [  # in the order a reason is given for an element
+        ("the input is", ~np.isfinite(x_picked), x_picked),
+        ("its output is", feeds_bad.reshape(-1)[picked] & silent, ans),
+        ("finite differences are", ~np.isfinite(central), central),
+        ("the VJP is", ~np.isfinite(analytic), analytic),
+    ]
+    unchecked = np.logical_or.reduce([mask for _, mask, _ in causes])
+    keep = ~unchecked
+    d = _diff(analytic[keep], reference[keep], atol, rtol)
+    if keep.any():
+        k, vjp_there, numerical_there = d.worst_index[0], d.actual, d.reference
+        flat_worst = int(picked[keep][k])
+    else:  # nothing compared: show the first element, as it is
+        k = int(np.argmax(unchecked))
+        flat_worst = int(picked[k])
+        vjp_there, numerical_there = float(analytic[k]), float(central[k])
     return ArgCheck(
         position=i,
         shape=tuple(shape),
         ok=d.ok,
         max_abs_err=d.max_abs_err,
         max_rel_err=d.max_rel_err,
-        worst_index=worst,
-        vjp=d.actual,
-        numerical=d.reference,
-        checked=len(picked),
-        kinks=int(at_kink.sum()),
+        worst_index=tuple(int(n) for n in np.unravel_index(flat_worst, shape)),
+        vjp=vjp_there,
+        numerical=numerical_there,
+        checked=int(keep.sum()),
+        kinks=int(at_kink[keep].sum()),
+        unchecked=int(unchecked.sum()),
+        why_unchecked=_why_unchecked(causes, unchecked),
     )
+
+
+def _why_unchecked(causes: list[tuple[str, np.ndarray, np.ndarray]], unchecked: np.ndarray) -> str:
+    """Each unchecked element's first cause, counted: "finite differences are NaN there", or
+    "the input is -inf at 1, its output is -inf at 2" ("" when none is unchecked)."""
+    left = unchecked.copy()
+    found: list[tuple[str, int]] = []
+    for phrase, mask, values in causes:
+        here = mask & left
+        if here.any():
+            found.append(
+                (f"{phrase} {_non_finite_kinds(values[~np.isfinite(values)])}", int(here.sum()))
+            )
+            left &= ~here
+    if len(found) == 1:
+        return f"{found[0][0]} there"
+    return ", ".join(f"{text} at {n}" for text, n in found)
 
 
 # ---------------------------------------------------------------- compare_grads
@@ -699,8 +866,9 @@ def compare_grads(
 
     `manual` maps names to arrays (e.g. the tutorial's dW1...); `auto` maps the same names to
     Tensors (their `.grad` is compared) or arrays (from `mg.grad`). An element agrees when
-    |manual - auto| <= atol + rtol * |auto| (np.allclose's defaults). Missing names, a
-    `.grad` of None and shape mismatches are rows that fail, not exceptions. Use the
+    |manual - auto| <= atol + rtol * |auto| (np.allclose's defaults; both must be finite
+    and >= 0). Missing names, a `.grad` of None and shape mismatches are rows that fail,
+    not exceptions. Use the
     tensors' names as keys (`mg.tensor(..., name="W1")`) so that
     `mg.draw_graph(root, highlight=report)` can colour the failures.
     """
@@ -710,6 +878,7 @@ def compare_grads(
                 f"compare_grads: {side} must be a mapping from names to gradients, e.g. "
                 f"{{'W1': dW1, 'b1': db1}}, got {type(mapping).__name__}"
             )
+    _check_options("compare_grads", rtol=rtol, atol=atol)
     names = list(manual) + [n for n in auto if n not in manual]
     rows = [_compare_one(str(n), manual, auto, rtol, atol) for n in names]
     return GradReport(tuple(rows), rtol, atol)

@@ -638,6 +638,21 @@ def _(tmp: Path) -> Iterable[Case]:
     yield call
 
 
+@row("mg.gradcheck(f, x, eps=0)")
+def _(tmp: Path) -> Iterable[Case]:
+    def f(x: Any) -> Any:
+        return mg.sum(x * x)
+
+    yield lambda: mg.gradcheck(f, np.ones(2), eps=0), ("gradcheck: eps=0",)
+    yield lambda: mg.gradcheck(f, np.ones(2), atol=-1), ("atol=-1 is out of range",)
+    yield lambda: mg.check_graph(f(T(2)), rtol=np.inf), ("check_graph: rtol=inf",)
+    yield (
+        lambda: mg.check_graph(f(T(2)), max_elements=0),
+        ("max_elements=0 is out of range", "positive int"),
+    )
+    yield lambda: mg.compare_grads({}, {}, atol=-1e-9), ("compare_grads: atol=-1e-09",)
+
+
 @row("mg.check_graph(mg.tensor([1.0]) * 2)")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.check_graph(mg.tensor([1.0]) * 2)

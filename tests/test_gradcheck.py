@@ -7,6 +7,8 @@ and the tutorial's own backprop (tests/test_tutorial_equations.py) for compare_g
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from op_table import OP_CASES, OpCase
@@ -373,6 +375,119 @@ def test_report_lists_names_of_wrong_tensors_for_the_graph_picture() -> None:
     assert report.failed_names() == ["A"]
 
 
+# ---------------------------------------------------------------- non-finite values
+
+
+@mg.primitive
+def bad_log(x):
+    return np.log(x)
+
+
+bad_log.defvjp(lambda g, ans, x: g / (2 * x))  # the derivative is 1 / x
+
+
+def _at_zero() -> mg.Tensor:
+    return mg.tensor([0.0, 1.0, 4.0], requires_grad=True)
+
+
+def _quietly(f, *args):
+    """Build a graph whose forward pass is meant to leave the domain (log(0) and friends)."""
+    with np.errstate(all="ignore"):
+        return f(*args)
+
+
+HINT = "(an input at the edge of the op's domain, or non-finite values flowing in)"
+
+
+def test_check_graph_does_not_call_a_vjp_wrong_where_values_are_not_finite() -> None:
+    # log at 0 is -inf: element 0 cannot be checked, 1 and 2 are; sum's input holds -inf,
+    # so none of its elements can be (finite differences of sum are NaN everywhere)
+    report = check_graph(_quietly(lambda x: mg.log(x).sum(), _at_zero()))
+    text = str(report)
+    assert report.ok and report.failed_nodes() == [] and report.unchecked_nodes() == [1, 2]
+    assert [n.status for n in report] == ["partly checked", "not checked"]
+    assert "VJP wrong" not in text and "with a wrong VJP" not in text
+    assert "check_graph: 2 ops, no VJP found wrong, 2 not checked at some elements" in text
+    log_node, sum_node = report.nodes
+    assert (log_node.args[0].checked, log_node.args[0].unchecked) == (2, 1)
+    assert log_node.args[0].ok and log_node.args[0].max_abs_err < 1e-6
+    assert (
+        "node 1: log (3,): ok where checked (max abs err " in text
+        and f"not checked at 1 element: its output is -inf there {HINT}" in text
+    )
+    assert (sum_node.args[0].checked, sum_node.args[0].unchecked) == (0, 3)
+    assert "node 2: sum (): not checked at every element" in text
+    assert "the input is -inf at 1, its output is -inf at 2" in text
+
+
+def test_check_graph_takes_sqrts_infinite_vjp_at_zero_as_unchecked_not_wrong() -> None:
+    report = check_graph(mg.sqrt(_at_zero()).sum())
+    assert report.ok and report.unchecked_nodes() == [1]
+    assert [n.status for n in report] == ["partly checked", "ok"]
+    arg = report.nodes[0].args[0]
+    assert (arg.checked, arg.unchecked) == (2, 1)
+    assert arg.why_unchecked == "finite differences are NaN there"
+    assert "node 1: sqrt (3,): ok where checked" in str(report)
+    assert "node 2: sum (): ok (max abs err" in str(report)
+
+
+def test_check_graph_still_finds_a_wrong_vjp_next_to_non_finite_values() -> None:
+    # downstream of log(0): bad_sigmoid's input holds -inf at element 0
+    report = check_graph(_quietly(lambda x: bad_sigmoid(mg.log(x)).sum(), _at_zero()))
+    assert not report.ok and report.failed_nodes() == [2] and report.unchecked_nodes() == [1, 2]
+    assert [n.status for n in report] == ["partly checked", "wrong", "ok"]
+    bad = report.nodes[1]
+    assert bad.args[0].worst_index != (0,) and np.isfinite(bad.args[0].max_rel_err)
+    assert "node 2: bad_sigmoid (3,): VJP wrong, max rel err" in str(report)
+    assert "not checked at 1 element: the input is -inf there" in str(report)
+    # in its own branch, beside a log at 0
+    report = check_graph(_quietly(lambda x: (mg.log(x) + bad_sigmoid(x)).sum(), _at_zero()))
+    assert report.failed_nodes() == [2] and report.nodes[0].status == "partly checked"
+    # in the op whose output is -inf itself: wrong at the finite elements 1 and 2
+    report = check_graph(_quietly(lambda x: bad_log(x) * 1.0, _at_zero()))
+    node = report.nodes[0]
+    assert node.status == "wrong" and report.failed_nodes() == [1]
+    assert node.args[0].worst_index in {(1,), (2,)} and node.args[0].unchecked == 1
+    assert node.args[0].max_rel_err == pytest.approx(0.5, rel=1e-6)
+
+
+def test_check_graph_checks_a_multi_input_op_on_its_finite_outputs() -> None:
+    # inf in B's element (0, 0): the outputs' column 0 is NaN/inf; A's column 0 meets the inf,
+    # its other columns are checked on the finite outputs
+    A = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    B = np.arange(12.0).reshape(3, 4)
+    B[0, 0] = np.inf
+    report = check_graph(_quietly(lambda a: a @ B * 1.0, A))
+    node = report.nodes[0]
+    assert node.status == "partly checked" and report.ok
+    assert (node.args[0].checked, node.args[0].unchecked) == (4, 2)
+    # affine's wrong VJP (for b) is still found at b's finite element; w's row 0 only feeds
+    # the inf output, so it is not checked (rather than passing vacuously, 0 against 0)
+    b = mg.tensor([[np.inf], [1.0]], requires_grad=True)
+    report = check_graph(_quietly(affine, A, np.ones((3, 1)), b))
+    w_check, b_check = report.nodes[0].args
+    assert report.failed_nodes() == [1] and "VJP wrong for argument 2 (2, 1)" in str(report)
+    assert (w_check.ok, w_check.checked, w_check.unchecked) == (True, 3, 3)
+    assert (b_check.ok, b_check.checked, b_check.unchecked) == (False, 1, 1)
+    assert w_check.why_unchecked == "its output is inf there"
+    assert b_check.why_unchecked == "the input is inf there"
+
+
+def test_check_graph_and_gradcheck_keep_numpys_warnings_to_themselves() -> None:
+    x = _at_zero()
+    y = mg.sqrt(x).sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would raise
+        assert check_graph(y).unchecked_nodes() == [1]
+        # sqrt(t + 1e-7): the reverse pass is finite, finite differences at 0 leave the domain
+        with pytest.raises(GradcheckError) as info:
+            gradcheck(lambda t: mg.sqrt(t + 1e-7).sum(), np.array([0.0, 1.0]))
+    err = info.value
+    assert err.index == (0,) and np.isnan(err.numerical) and np.isfinite(err.reverse)
+    assert "a non-finite value there: f is not differentiable at this point" in str(err)
+    assert "check at a point inside the domain" in str(err)
+
+
 # ---------------------------------------------------------------- compare_grads
 
 
@@ -524,3 +639,59 @@ def test_compare_grads_reports_values_that_are_not_gradients() -> None:
     assert report["b"].note.startswith("manual: not an array of numbers")
     assert report["c"].note == "auto: None instead of a gradient"
     assert "FAIL" in str(report)
+
+
+# ---------------------------------------------------------------- options
+
+
+def _graph() -> mg.Tensor:
+    return (mg.tensor([1.0, 2.0], requires_grad=True) * 2).sum()
+
+
+CHECKERS = {
+    "gradcheck": lambda **kw: gradcheck(lambda t: (t * 2).sum(), np.array([1.0, 2.0]), **kw),
+    "check_graph": lambda **kw: check_graph(_graph(), **kw),
+    "compare_grads": lambda **kw: compare_grads({"a": np.ones(2)}, {"a": np.ones(2)}, **kw),
+}
+BAD_OPTIONS = [
+    ("gradcheck", "eps", 0.0, "> 0"),
+    ("gradcheck", "eps", -1e-6, "> 0"),
+    ("gradcheck", "eps", np.inf, "> 0"),
+    ("gradcheck", "atol", -1, ">= 0"),
+    ("gradcheck", "rtol", np.nan, ">= 0"),
+    ("check_graph", "eps", 0, "> 0"),
+    ("check_graph", "atol", -1e-5, ">= 0"),
+    ("check_graph", "rtol", -np.inf, ">= 0"),
+    ("check_graph", "max_elements", 0, "positive int"),
+    ("check_graph", "max_elements", -3, "positive int"),
+    ("compare_grads", "atol", -1e-8, ">= 0"),
+    ("compare_grads", "rtol", np.nan, ">= 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("checker", "option", "value", "allowed"),
+    BAD_OPTIONS,
+    ids=[f"{c}-{o}={v}" for c, o, v, _ in BAD_OPTIONS],
+)
+def test_options_out_of_range_are_refused_at_the_call(checker, option, value, allowed) -> None:
+    with pytest.raises(ValueError) as info:
+        CHECKERS[checker](**{option: value})
+    message = str(info.value)
+    assert message.startswith(f"{checker}: {option}={value:g} is out of range")
+    assert allowed in message
+    assert option == "max_elements" or "finite" in message
+
+
+def test_options_of_the_wrong_type_are_refused_and_edge_values_accepted() -> None:
+    with pytest.raises(
+        TypeError, match=r"check_graph: max_elements must be a positive int, got float"
+    ):
+        check_graph(_graph(), max_elements=1.5)
+    with pytest.raises(TypeError, match=r"gradcheck: eps .* must be a finite number > 0, got str"):
+        CHECKERS["gradcheck"](eps="1e-6")
+    with pytest.raises(TypeError, match="compare_grads: atol"):
+        CHECKERS["compare_grads"](atol=True)
+    assert CHECKERS["gradcheck"](atol=0, rtol=0.01, eps=np.float32(1e-3))
+    assert CHECKERS["check_graph"](max_elements=np.int64(1), atol=0).ok
+    assert CHECKERS["compare_grads"](atol=0, rtol=0).ok
