@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .recording import is_library_code, is_tensor, primitive
+from .recording import is_library_code, is_tensor, primitive, values_of
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -91,7 +91,7 @@ def _pow_vjp_x(g: Any, ans: Any, x: Any, p: Any) -> Any:
     if not is_tensor(p) and np.ndim(p) == 0:  # one exponent (a number): decided once
         return g * 0.0 if p == 0 else g * p * x ** (p - 1)
     p = _array(p)
-    both_zero = (_raw(p) == 0) & (_raw(x) == 0)
+    both_zero = (values_of(p) == 0) & (values_of(x) == 0)
     if not both_zero.any():
         return g * p * x ** (p - 1)
     # x is set to 1 there before the power, so that no inf reaches a higher derivative
@@ -759,11 +759,6 @@ def _outer_product(a: Any, b: Any) -> bool:
 def _matmul(a: Any, b: Any) -> Any:
     """a @ b for the VJPs (arrays, or Tensors when recording a higher derivative)."""
     return a * b if _outer_product(a, b) else a @ b
-
-
-def _raw(x: Any) -> np.ndarray:
-    """The values of x (a Tensor, an array or a number) as an array."""
-    return np.asarray(x.data if is_tensor(x) else x)
 
 
 def _array(x: Any) -> Any:

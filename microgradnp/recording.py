@@ -287,6 +287,11 @@ def is_tensor(value: object) -> bool:
     return isinstance(value, _Tensor)
 
 
+def values_of(x: Any) -> np.ndarray:
+    """The values of x (a Tensor, an array, a number or a list) as an array."""
+    return np.asarray(x.data if isinstance(x, _Tensor) else x)
+
+
 _PACKAGE = __name__.partition(".")[0]
 
 

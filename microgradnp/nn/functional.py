@@ -11,18 +11,14 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..recording import is_tensor, primitive
+from ..recording import primitive, values_of
 from ..tensors import Tensor
 
 _LOG_FLOOR = -100.0  # PyTorch's clamp on log in binary_cross_entropy: finite at p = 0 or 1
 
 
-def _values(x: Any) -> np.ndarray:
-    return np.asarray(x.data if is_tensor(x) else x)
-
-
 def _shape(x: Any) -> tuple[int, ...]:
-    return x.shape if isinstance(x, Tensor | np.ndarray) else np.shape(_values(x))
+    return x.shape if isinstance(x, Tensor | np.ndarray) else np.shape(values_of(x))
 
 
 def _check_same_shape(name: str, prediction: Any, target: Any) -> None:
@@ -73,7 +69,7 @@ def binary_cross_entropy(p: Any, y: Any, *, reduction: str = "mean") -> Tensor:
     the sigmoid saturates.
     """
     _check_same_shape("binary_cross_entropy", p, y)
-    values = _values(p)
+    values = values_of(p)
     outside = ~((values >= 0) & (values <= 1))  # (NaN is outside too, as in PyTorch)
     if outside.any():
         bad = values[outside].flat[0]
@@ -135,8 +131,8 @@ def cross_entropy(logits: Any, labels: Any, *, reduction: str = "mean") -> Tenso
     example, logits (C,) with a scalar label, works too.
     """
     name = "cross_entropy"
-    scores = _values(logits)
-    targets = _values(labels)
+    scores = values_of(logits)
+    targets = values_of(labels)
     if scores.ndim not in (1, 2):
         raise ValueError(f"{name}: logits must have shape (N, C) or (C,), got {scores.shape}")
     log_p = ops.log_softmax(logits, axis=-1)
