@@ -219,7 +219,7 @@ def _walk(
             if g is not None and (needed is None or t in needed):
                 if node.saved is not None:
                     node.saved.check(op)
-                if t._retain_grad:
+                if t._retain_grad and targets is None:  # (mg.grad touches no .grad)
                     _accumulate(t, g)
                 if targets is not None and t in target_set:
                     found[t] = g
@@ -230,7 +230,7 @@ def _walk(
                 if create_graph:  # Tensors in, so the VJPs record their own graph
                     grads = _recorded_vjps(op, wanted, g, t, args, node.kwargs)
                 else:  # plain arrays in: NumPy only
-                    grads = call_vjps(op, wanted, g, t.data, node.vals, node.kwargs)  # type: ignore[arg-type]
+                    grads = call_vjps(op, wanted, g, node.ans, node.vals, node.kwargs)  # type: ignore[arg-type]
                 # 2. Each gradient made an array (or Tensor) of its input's shape and dtype,
                 #    then summed into that input's pending gradient, or into a leaf's .grad.
                 for i, gi in zip(wanted, grads, strict=True):
@@ -268,7 +268,7 @@ def _walk(
                         ready.append(p)
             if not retain_graph:
                 # free the graph: its arrays can go now, and its saved leaves are unlocked
-                node.args = node.vals = node.saved = None
+                node.args = node.vals = node.ans = node.saved = None
     finally:
         if collecting:
             gc.enable()

@@ -189,20 +189,23 @@ class Node:
 
     `args` are the op's positional arguments as given (Tensors included: they are the
     graph's edges), `vals` the same with each Tensor replaced by its array (what a
-    first-order VJP receives); `parents` are the positions of the Tensor arguments that
-    require grad. `backward` sets `args` and `vals` to None once used, unless asked to
-    retain the graph. `scope` is the nn.Module call the op was recorded in; `trace` (under
-    detect_anomaly) where in the user's code it was created; `saved` the leaf tensors
-    among the arguments, locked while the node needs them (see SavedLeaves).
+    first-order VJP receives), `ans` the op's result (the VJP's `ans`, kept here: an
+    in-place update replaces the output tensor's array, not this one); `parents` are the
+    positions of the Tensor arguments that require grad. `backward` sets `args`, `vals` and
+    `ans` to None once used, unless asked to retain the graph. `scope` is the nn.Module call
+    the op was recorded in; `trace` (under detect_anomaly) where in the user's code it was
+    created; `saved` the leaf tensors among the arguments, locked while the node needs them
+    (see SavedLeaves).
     """
 
-    __slots__ = ("op", "args", "vals", "kwargs", "parents", "scope", "trace", "saved")
+    __slots__ = ("op", "args", "vals", "ans", "kwargs", "parents", "scope", "trace", "saved")
 
     def __init__(
         self,
         op: Primitive,
         args: tuple[Any, ...],
         vals: Sequence[Any],
+        ans: np.ndarray,
         kwargs: dict[str, Any],
         parents: tuple[int, ...],
         scope: Scope | None = None,
@@ -210,6 +213,7 @@ class Node:
         self.op = op
         self.args: tuple[Any, ...] | None = args
         self.vals: Sequence[Any] | None = vals
+        self.ans: np.ndarray | None = ans
         self.kwargs = kwargs
         self.parents = parents
         self.scope = scope
@@ -392,9 +396,17 @@ class Primitive:
             out._requires_grad = True
             # (vals as a tuple: holding only arrays and numbers, the cycle collector stops
             # tracking it, which keeps collections cheap in big graphs)
-            out._node = node = Node(self, args, tuple(vals), kwargs, tuple(parents), mode.scope)
+            out._node = node = Node(
+                self, args, tuple(vals), ans, kwargs, tuple(parents), mode.scope
+            )
             if leaves is not None and self.saves_inputs:
                 node.saved = SavedLeaves(leaves)
+            # A computed value may be read by its own VJP (as `ans`) or by those of the ops
+            # that use it: read-only for good, so that nothing changes it under the graph
+            # (microgradnp's in-place operators give the tensor a new array instead; see
+            # tensors.py). Not when the op returned an input's array as is: a leaf's.
+            if not any(ans is v for v in vals):
+                ans.setflags(write=False)
         if mode.anomaly is not None:
             mode.anomaly.forward(self, out, vals)
         return out

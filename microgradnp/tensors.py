@@ -66,6 +66,13 @@ def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
     return array
 
 
+def _writeable(data: np.ndarray) -> bool:
+    """Whether data can be written into: writeable itself, and not a view of an array that
+    is read-only (one a graph saved, locked after the view was taken)."""
+    base = data.base
+    return data.flags.writeable and not (isinstance(base, np.ndarray) and not base.flags.writeable)
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff.
 
@@ -383,11 +390,12 @@ class Tensor:
             return op(self, other)
         value = other.data if isinstance(other, Tensor) else other
         data = self.data
-        out = data if data.flags.writeable else np.empty_like(data)
+        out = data if _writeable(data) else np.empty_like(data)
         try:
             ufunc(data, value, out=out)  # (casting="same_kind", NumPy's default for out=)
-        except (ValueError, TypeError) as err:
-            raise type(err)(
+        except (ValueError, TypeError) as err:  # (NumPy's own subclasses take other arguments)
+            kind = TypeError if isinstance(err, TypeError) else ValueError
+            raise kind(
                 f"in-place {symbol} on a tensor of shape {self.shape} and dtype {self.dtype}: {err}"
             ) from None
         self.data = out
@@ -395,12 +403,19 @@ class Tensor:
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        if current_mode().grad_enabled and self._requires_grad:
+        recording = current_mode().grad_enabled
+        if recording and self._requires_grad:
             raise RuntimeError(
                 "item assignment on a tensor that requires grad is not differentiable; build "
                 "a new tensor instead (mg.where, mg.concatenate), or assign under mg.no_grad()"
             )
-        if not self.data.flags.writeable:  # saved by a graph: replace, do not write into it
+        if recording and isinstance(value, Tensor) and value._requires_grad:
+            raise RuntimeError(
+                "item assignment of a tensor that requires grad into one that does not would "
+                "lose its gradient; build the result with mg.where, mg.concatenate or "
+                "mg.stack, or assign value.detach() to copy the values only"
+            )
+        if not _writeable(self.data):  # a graph needs these values: replace, do not write
             self.data = self.data.copy()
         self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
         self._version += 1

@@ -463,6 +463,15 @@ def _(tmp: Path) -> Iterable[Case]:
     yield assign
 
 
+@row("c[0] = w")
+def _(tmp: Path) -> Iterable[Case]:
+    def assign() -> None:
+        c = mg.tensor(np.zeros(3))
+        c[0] = T()
+
+    yield assign
+
+
 @row("x += np.ones(4)")
 def _(tmp: Path) -> Iterable[Case]:
     def add() -> None:

@@ -2,7 +2,8 @@
 
 Leaves saved by a graph are read-only until backward() frees it (or it is dropped), so
 writing into `.data` fails at once; microgradnp's own updates replace the array instead and
-count a version, which a later backward() through the old graph detects.
+count a version, which a later backward() through the old graph detects. The arrays of
+tensors computed by recorded ops are read-only for good: the graph may read them.
 """
 
 from __future__ import annotations
@@ -231,3 +232,75 @@ def test_the_table_above_lists_every_op_that_saves_no_inputs() -> None:
         if isinstance(value, mg.Primitive) and not value.saves_inputs
     }
     assert declared == {name.split(" ")[0] for name in NO_SAVE_OPS}
+
+
+# ---------------------------------------------------------------- computed tensors
+
+
+def tutorial_like(W: mg.Tensor) -> tuple[mg.Tensor, mg.Tensor]:
+    y = W * 3.0
+    return y, (y * y).sum()
+
+
+def test_changing_a_computed_tensor_under_no_grad_leaves_the_graph_as_it_ran() -> None:
+    W = mg.tensor([1.0, 2.0], requires_grad=True)
+    y, z = tutorial_like(W)
+    with pytest.raises(ValueError, match="read-only"):
+        y.data[0] = 0.0  # (written into, the array would change under the graph)
+    with mg.no_grad():
+        y += 1  # y gets a new array with the new values; the graph keeps the old one
+    z.backward()
+    assert_close(W.grad, 18 * W.data)  # d/dW (3W)^2, at the values the graph ran with
+    assert_close(y.data, 3 * W.data + 1)
+
+
+def test_a_detached_copy_of_a_computed_tensor_cannot_change_the_graph() -> None:
+    W = mg.tensor([1.0, 2.0], requires_grad=True)
+    y, z = tutorial_like(W)
+    d = y.detach()
+    d += 1
+    d[0] = 100.0
+    z.backward()
+    assert_close(W.grad, 18 * W.data)
+    assert_close(y.data, 3 * W.data)
+
+
+def test_a_view_taken_before_the_graph_ran_cannot_change_it_either() -> None:
+    W = mg.tensor(np.ones(3), requires_grad=True)
+    with mg.no_grad():
+        row = W[0:2]  # a view of W's array, taken while it was writeable
+    loss = (W * W).sum()  # locks W's array, not the view's flag
+    with mg.no_grad():
+        row *= 5
+    row[0] = 7.0
+    loss.backward()
+    assert_close(W.grad, [2.0, 2.0, 2.0])
+    assert_close(W.data, [1.0, 1.0, 1.0])
+
+
+def test_an_ops_own_output_is_protected_for_its_vjp() -> None:
+    x = mg.tensor([0.0, 1.0], requires_grad=True)
+    e = mg.exp(x)  # exp's VJP reads its output
+    with mg.no_grad():
+        e *= 0
+    e.sum().backward()
+    assert_close(x.grad, np.exp([0.0, 1.0]))
+
+
+def test_in_place_errors_name_the_operator_even_for_numpys_own_exceptions() -> None:
+    t = mg.tensor(np.array([1, 2]))
+    with pytest.raises(TypeError, match=r"in-place /= on a tensor of shape \(2,\) and dtype int64"):
+        t /= 2
+    with pytest.raises(TypeError, match="in-place \\+= on a tensor"):
+        t += "a"
+
+
+def test_assigning_a_tensor_that_requires_grad_into_a_constant_is_refused() -> None:
+    c = mg.tensor(np.zeros(2))
+    w = mg.tensor(1.0, requires_grad=True)
+    with pytest.raises(RuntimeError, match="would lose its gradient"):
+        c[0] = w
+    c[0] = w.detach()  # the values only
+    with mg.no_grad():
+        c[1] = w
+    assert_close(c.data, [1.0, 1.0])

@@ -73,6 +73,24 @@ def test_argnums_naming_an_argument_twice_is_an_error(argnums: tuple[int, int]) 
         f(np.ones(2), np.array([2.0, 3.0]))
 
 
+def test_grad_leaves_retained_intermediates_alone_and_nests() -> None:
+    kept = []
+
+    def f(x):
+        h = x * 3.0
+        h.retain_grad()
+        kept.append(h)
+        return mg.sum(h * h)
+
+    assert_close(mg.grad(f)(np.array([1.0])), [18.0])
+    assert kept[-1].grad is None  # mg.grad touches no .grad, retained or not
+    assert_close(mg.grad(lambda x: mg.sum(mg.grad(f)(x)))(np.array([1.0])), [18.0])
+    value, g = mg.value_and_grad(f)(np.array([2.0]))
+    assert_close(value, 36.0)
+    assert_close(g, [36.0])  # d/dx (3x)^2 = 18x
+    assert kept[-1].grad is None
+
+
 def test_grad_of_a_constant_function_is_zero() -> None:
     g = mg.grad(lambda x: 3.0)(np.array([1.0, 2.0]))
     assert_close(g, [0.0, 0.0])
