@@ -22,6 +22,7 @@ way round).
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
@@ -221,6 +222,12 @@ class Node:
         self.saved: SavedLeaves | None = None
 
 
+# Graphs in several threads can save the same leaf (a model's weights): its count of saving
+# nodes and its read-only flag change together, under this lock. (Reentrant: a collection
+# inside the block may free another graph's node in the same thread.)
+_LOCKS = threading.RLock()
+
+
 class SavedLeaves:
     """The leaf tensors an op saved for its VJP, kept from changing until backward is done.
 
@@ -242,23 +249,25 @@ class SavedLeaves:
     def __init__(self, tensors: list[Tensor]) -> None:
         self.tensors = tensors
         self.versions = [t._version for t in tensors]
-        for t in tensors:
-            t._saved += 1
-            data = t.data
-            flags = data.flags
-            # (a view is left alone: NumPy cannot make it writeable again while its base is
-            # read-only, so unlocking would depend on the order graphs are freed in)
-            if flags.writeable and flags.owndata:
-                data.setflags(write=False)
-                t._locked = [data] if t._locked is None else [*t._locked, data]
+        with _LOCKS:
+            for t in tensors:
+                t._saved += 1
+                data = t.data
+                flags = data.flags
+                # (a view is left alone: NumPy cannot make it writeable again while its base
+                # is read-only, so unlocking would depend on the order graphs are freed in)
+                if flags.writeable and flags.owndata:
+                    data.setflags(write=False)
+                    t._locked = [data] if t._locked is None else [*t._locked, data]
 
     def __del__(self) -> None:  # the node was freed by backward(), or its graph dropped
-        for t in self.tensors:
-            t._saved -= 1
-            if t._saved == 0 and t._locked is not None:
-                for data in t._locked:  # (arrays this lock made read-only: not the user's)
-                    data.setflags(write=True)
-                t._locked = None
+        with _LOCKS:
+            for t in self.tensors:
+                t._saved -= 1
+                if t._saved == 0 and t._locked is not None:
+                    for data in t._locked:  # (arrays this lock made read-only, not the user's)
+                        data.setflags(write=True)
+                    t._locked = None
 
     def check(self, op: Primitive) -> None:
         """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""

@@ -9,6 +9,8 @@ tensors computed by recorded ops are read-only for good: the graph may read them
 from __future__ import annotations
 
 import gc
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -304,3 +306,27 @@ def test_assigning_a_tensor_that_requires_grad_into_a_constant_is_refused() -> N
     with mg.no_grad():
         c[1] = w
     assert_close(c.data, [1.0, 1.0])
+
+
+def test_graphs_in_two_threads_saving_one_weight_leave_it_unlocked() -> None:
+    # the count of saving nodes and the read-only flag change together: without the lock,
+    # a thread switch between them left the weight read-only for good (seen about 1 run in 3)
+    W = mg.tensor(np.ones((3, 2)), requires_grad=True)
+    X = np.ones((2, 5))
+
+    def work() -> None:
+        for _ in range(20_000):
+            (W @ X).sum()  # saves W, then drops the graph
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert W._saved == 0 and W.data.flags.writeable
+    W.data -= 1.0  # (what an update after training does)

@@ -91,6 +91,14 @@ def test_grad_leaves_retained_intermediates_alone_and_nests() -> None:
     assert kept[-1].grad is None
 
 
+def test_grad_leaves_the_callers_array_writeable_even_with_graph_outputs_kept() -> None:
+    X = np.array([1.0, 2.0])
+    g, aux = mg.grad(lambda x: (mg.sum(x * x), x * 3.0), has_aux=True)(X)
+    X[0] = 5.0  # aux (a Tensor whose graph saved X's values) is still alive
+    assert_close(g, [2.0, 4.0])
+    assert isinstance(aux, mg.Tensor)
+
+
 def test_grad_of_a_constant_function_is_zero() -> None:
     g = mg.grad(lambda x: 3.0)(np.array([1.0, 2.0]))
     assert_close(g, [0.0, 0.0])
