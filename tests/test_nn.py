@@ -4,6 +4,8 @@ for graph clusters, reprs, and clear errors."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from conftest import assert_close, numerical_grads
@@ -314,6 +316,80 @@ def test_frozen_parameter_stays_a_parameter() -> None:
     layer.weight.requires_grad = False
     assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
     assert set(layer.state_dict()) == {"weight", "bias"}
+
+
+class Mixed(Module):
+    """Parameters and constants side by side in a list, a tuple and a dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ps = [mg.tensor([1.0], requires_grad=True), mg.tensor([0.0], name="zero")]
+        self.pair = (mg.tensor([2.0]), mg.tensor([3.0], requires_grad=True))
+        self.table = {"w": mg.tensor([4.0], requires_grad=True), "c": mg.tensor([5.0])}
+
+
+def test_constants_beside_parameters_in_a_container_are_not_parameters() -> None:
+    model = Mixed()
+    names = ["ps.0", "pair.1", "table.w"]
+    assert [n for n, _ in model.named_parameters()] == names
+    assert list(model.state_dict()) == names  # parameters only, as documented
+    constants = {id(model.ps[1]), id(model.pair[0]), id(model.table["c"])}
+    assert not constants & {id(p) for p in model.parameters()}
+    assert len(mg.optim.SGD(model.parameters(), lr=0.1).params) == 3
+    assert model.ps[1].name == "zero"  # not renamed "ps.1"
+    assert model.load_state_dict(model.state_dict()) == ([], [])
+
+
+def test_a_frozen_parameter_in_a_container_stays_one_and_a_constant_stays_not() -> None:
+    model = Mixed()
+    model.ps[0].requires_grad = False
+    model.table["w"].requires_grad = False
+    assert [n for n, _ in model.named_parameters()] == ["ps.0", "pair.1", "table.w"]
+    # The rule follows the tensor, not its slot: a frozen parameter moved elsewhere stays
+    # one, a constant moved into its place does not become one.
+    model.ps = [model.ps[1], model.ps[0]]
+    assert [n for n, _ in model.named_parameters()] == ["ps.1", "pair.1", "table.w"]
+    copied = copy.deepcopy(model)
+    assert [n for n, _ in copied.named_parameters()] == ["ps.1", "pair.1", "table.w"]
+    assert copied.ps[1] is not model.ps[1]
+
+
+def test_a_parameter_let_go_and_assigned_again_frozen_is_a_constant() -> None:
+    layer = Linear(2, 2, rng=0)
+    old = layer.weight
+    layer.weight = mg.tensor(np.zeros((2, 2)), requires_grad=True)
+    old.requires_grad = False
+    layer.fixed = old  # requires_grad=False when assigned: a constant
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    layer.weight.requires_grad = False
+    del layer.weight
+    layer.weight = old
+    assert [n for n, _ in layer.named_parameters()] == ["bias"]
+
+
+def test_dict_keys_naming_parts_must_be_strings() -> None:
+    class IntKeys(Module):
+        def __init__(self, value) -> None:
+            super().__init__()
+            self.heads = {"ok": Linear(2, 1, rng=1), 0: value}
+
+    message = (
+        r"IntKeys: the dict attribute 'heads' has the key 0 \(int\) holding a {}; use string "
+        r"keys, such as '0', as they name its parameters in named_parameters\(\) and "
+        r"state_dict\(\)"
+    )
+    with pytest.raises(TypeError, match=message.format("Linear")):
+        IntKeys(Linear(2, 1, rng=0))
+    with pytest.raises(TypeError, match=message.format("parameter")):
+        IntKeys(mg.tensor([1.0], requires_grad=True))
+    # Other values under non-string keys (a config, a constant) are no parts: no error.
+    model = IntKeys(mg.tensor([1.0]))
+    model.sizes = {0: 16, 1: 8}
+    assert [n for n, _ in model.named_parameters()] == ["heads.ok.weight", "heads.ok.bias"]
+    # A dict filled after assignment is checked when the parts are looked for.
+    model.heads[1] = Linear(2, 1, rng=2)
+    with pytest.raises(TypeError, match="the dict attribute 'heads' has the key 1 "):
+        list(model.parameters())
 
 
 def test_reassigning_and_deleting_attributes() -> None:

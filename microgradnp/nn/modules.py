@@ -5,7 +5,8 @@
     loss.backward()  # every parameter's .grad
 
 A Module finds its parameters and submodules in its attributes: a leaf Tensor that requires
-grad is a parameter, a Module is a submodule, and lists, tuples and dicts of them count too.
+grad is a parameter, a Module is a submodule, and lists, tuples and dicts (with string keys)
+of them count too.
 Their dotted attribute paths ("0.weight", "encoder.layers.1.bias") name them in
 `named_parameters()`, `state_dict()`, in error messages and in graph pictures: each
 parameter's `.name` is its full path in the outermost model it was assigned into.
@@ -27,24 +28,46 @@ from ..recording import no_grad, recording_scope
 from ..tensors import Tensor
 
 # Module's own bookkeeping attributes: never parameters or submodules.
-_INTERNAL = frozenset({"_name", "_param_attrs", "training"})
+_INTERNAL = frozenset({"_name", "_params", "training"})
 
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix and name else prefix or name
 
 
-def _is_parameter(value: object) -> bool:
+def _is_parameter(value: object) -> TypeGuard[Tensor]:
     return isinstance(value, Tensor) and value.is_leaf and value.requires_grad
 
 
 def _entries(key: str, value: object) -> list[tuple[str, object]]:
-    """An attribute's value, or the items of a list, tuple or dict, with their local names."""
+    """An attribute's value, or the items of a list, tuple or dict, with their local names.
+
+    Items under non-string dict keys are left out: `_check_dict_keys` rejects such keys
+    for parameters and submodules, and other values (a config keyed by int) are no parts.
+    """
     if isinstance(value, list | tuple):
         return [(f"{key}.{i}", item) for i, item in enumerate(value)]
     if isinstance(value, dict):
         return [(f"{key}.{k}", item) for k, item in value.items() if isinstance(k, str)]
     return [(key, value)]
+
+
+def _check_dict_keys(owner: str, name: str, value: object) -> None:
+    """Raise TypeError if the dict `value` holds a parameter or submodule under a key that is
+    not a string: the key would have to name it in `named_parameters()` and `state_dict()`."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if isinstance(key, str):
+            continue
+        if isinstance(item, Module) or _is_parameter(item):
+            what = "a parameter" if isinstance(item, Tensor) else f"a {type(item).__name__}"
+            raise TypeError(
+                f"{owner}: the dict attribute {name!r} has the key {key!r} "
+                f"({type(key).__name__}) holding {what}; use string keys, such as "
+                f"{str(key)!r}, as they name its parameters in named_parameters() and "
+                "state_dict()"
+            )
 
 
 def _holds_parts(value: object) -> bool:
@@ -72,22 +95,27 @@ class Module:
             def forward(self, x):
                 return self.out(mg.sigmoid(self.hidden(x)))
 
-    Parameters: attributes holding a leaf Tensor with requires_grad=True when assigned (it
-    stays a parameter if frozen later with `requires_grad = False`), and such tensors in a
-    list, tuple or dict attribute. Submodules: Module attributes, and Modules in lists,
-    tuples or dicts (named "layers.0", "heads.left"). Each is counted once, however often
-    it appears. A module in two models carries the names given by the last one to name it.
+    Parameters: leaf Tensors with requires_grad=True when assigned, as attributes or in a
+    list, tuple or dict attribute. Each such tensor stays a parameter if frozen later with
+    `requires_grad = False`, for as long as the module holds it; other tensors (constants)
+    are not parameters, even beside parameters in the same container. Submodules: Module
+    attributes, and Modules in lists, tuples or dicts (named "layers.0", "heads.left"; dict
+    keys must be strings, else TypeError). Each is counted once, however often it appears.
+    A module in two models carries the names given by the last one to name it.
     """
 
     # Class-level defaults, so a module whose __init__ forgot super().__init__() can still
     # be called; assigning parameters or submodules to it raises a clear error instead.
     _name: str = ""  # dotted path in the outermost model ("" for that model)
-    _param_attrs: frozenset[str] | set[str] = frozenset()
+    # The tensors this module has held as parameters (requires_grad=True leaves), tracked
+    # per tensor so that one frozen later stays a parameter while a constant beside it in
+    # the same list or dict never becomes one. Hashed by identity.
+    _params: frozenset[Tensor] | set[Tensor] = frozenset()
     training: bool = True
 
     def __init__(self) -> None:
         object.__setattr__(self, "_name", "")
-        object.__setattr__(self, "_param_attrs", set())
+        object.__setattr__(self, "_params", set())
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------ calling
@@ -109,48 +137,66 @@ class Module:
     # ------------------------------------------------------------ attributes
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _INTERNAL:
+            _check_dict_keys(type(self).__name__, name, value)
         holds_parts = _holds_parts(value)
-        if holds_parts and "_param_attrs" not in self.__dict__:
+        if holds_parts and "_params" not in self.__dict__:
             raise RuntimeError(
                 f"{type(self).__name__}: cannot assign {name!r} before Module.__init__() runs; "
                 "call super().__init__() first in your __init__"
             )
+        old = self.__dict__.get(name)
         object.__setattr__(self, name, value)
         if name in _INTERNAL:
             return
-        params = self.__dict__.get("_param_attrs")
+        params = self.__dict__.get("_params")
         if isinstance(params, set):
-            if any(_is_parameter(v) for _, v in _entries(name, value)):
-                params.add(name)
-            else:
-                params.discard(name)
+            params.update(v for _, v in _entries(name, value) if _is_parameter(v))
+        self._forget_unheld(old)
         if holds_parts:
             self._assign_names()
 
     def __delattr__(self, name: str) -> None:
+        old = self.__dict__.get(name)
         object.__delattr__(self, name)
-        params = self.__dict__.get("_param_attrs")
-        if isinstance(params, set):
-            params.discard(name)
+        self._forget_unheld(old)
+
+    def _forget_unheld(self, old: object) -> None:
+        """After `old` was replaced or deleted: forget the parameters it held that no
+        attribute holds any more, so they are not kept alive, and are constants if frozen
+        and assigned again."""
+        params = self.__dict__.get("_params")
+        if not params:
+            return
+        gone = [v for _, v in _entries("", old) if isinstance(v, Tensor) and v in params]
+        if not gone:
+            return
+        held = {
+            id(item)
+            for key, value in self.__dict__.items()
+            if key not in _INTERNAL
+            for _, item in _entries(key, value)
+        }
+        params.difference_update([p for p in gone if id(p) not in held])
 
     def _members(self) -> Iterator[tuple[str, Tensor | Module]]:
         """This module's own parameters and submodules, with their local names."""
+        params = self.__dict__.get("_params")  # None if Module.__init__ never ran
         for key, value in self.__dict__.items():
             if key in _INTERNAL:
                 continue
+            _check_dict_keys(type(self).__name__, key, value)  # the dict may have grown
             for name, item in _entries(key, value):
-                if self._is_member(item, key):
+                if isinstance(item, Module):
                     yield name, item
-
-    def _is_member(self, value: object, key: str) -> TypeGuard[Tensor | Module]:
-        if isinstance(value, Module):
-            return True
-        # A tensor assigned as a parameter stays one when frozen (requires_grad = False).
-        return (
-            isinstance(value, Tensor)
-            and value.is_leaf
-            and (value.requires_grad or key in self._param_attrs)
-        )
+                elif _is_parameter(item):
+                    # Remembered, so it stays a parameter when frozen (this also covers a
+                    # list filled after it was assigned).
+                    if params is not None:
+                        params.add(item)
+                    yield name, item
+                elif isinstance(item, Tensor) and params and item in params:
+                    yield name, item  # a parameter frozen later (requires_grad = False)
 
     def _assign_names(self) -> None:
         """Give every submodule and parameter below this module its full dotted path."""
