@@ -174,6 +174,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if self._node is not None and bool(value) == self._requires_grad:
+            return  # (setting a computed tensor to what it is: nothing to change, as PyTorch)
         if self._node is not None:
             raise RuntimeError(
                 f"requires_grad can only be changed on leaf tensors; this one was computed by "
@@ -221,6 +223,11 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in `.grad` during backward (leaves always do)."""
+        if not self._requires_grad:
+            raise RuntimeError(
+                "retain_grad: this tensor does not require grad, so backward() gives it no "
+                "gradient to keep (as in PyTorch)"
+            )
         if self._node is not None:
             self._retain_grad = True
 
@@ -243,9 +250,8 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if copy:
-            return np.array(self.data, dtype=dtype, copy=True)
-        return np.asarray(self.data, dtype=dtype)
+        # (NumPy 2's protocol: copy=True always copies, False never does, None when needed)
+        return np.array(self.data, dtype=dtype, copy=copy)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -287,6 +293,11 @@ class Tensor:
     def __format__(self, spec: str) -> str:
         if spec and self.data.size == 1:
             return format(self.item(), spec)
+        if spec and spec[-1:] in ("e", "E", "f", "F", "g", "G", "%", "n", "d"):
+            raise TypeError(
+                f"format: a number format ({spec!r}) needs a one-element tensor, and this one "
+                f"has shape {self.shape}; format its elements (e.g. np.array2string(t.data))"
+            )
         return format(str(self), spec)
 
     __hash__ = object.__hash__  # by identity (== is elementwise, as in NumPy and PyTorch)
@@ -377,6 +388,9 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Tensor:
         return self._inplace(ops.div, np.true_divide, other, "/=")
 
+    def __ipow__(self, other: Any) -> Tensor:
+        return self._inplace(ops.pow, np.power, other, "**=")
+
     def _inplace(self, op: Any, ufunc: np.ufunc, other: Any, symbol: str) -> Tensor:
         other_grad = isinstance(other, Tensor) and other._requires_grad
         if current_mode().grad_enabled and (self._requires_grad or other_grad):
@@ -385,7 +399,7 @@ class Tensor:
                 raise RuntimeError(
                     f"in-place {symbol} on the leaf tensor{label}, which requires grad, would "
                     "bypass autodiff; do parameter updates inside `with mg.no_grad():`, or "
-                    f"write `x = x {symbol[0]} y` to compute a new tensor"
+                    f"write `x = x {symbol[:-1]} y` to compute a new tensor"
                 )
             return op(self, other)
         value = other.data if isinstance(other, Tensor) else other
@@ -417,7 +431,13 @@ class Tensor:
             )
         if not _writeable(self.data):  # a graph needs these values: replace, do not write
             self.data = self.data.copy()
-        self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
+        try:
+            self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
+        except (ValueError, TypeError, IndexError) as err:
+            kind = type(err) if type(err) in (ValueError, TypeError, IndexError) else ValueError
+            raise kind(
+                f"item assignment into a tensor of shape {self.shape} and dtype {self.dtype}: {err}"
+            ) from None
         self._version += 1
 
     # ------------------------------------------------------------ methods (= functions in ops)

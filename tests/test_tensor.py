@@ -106,6 +106,52 @@ def test_conversions() -> None:
     assert bool(mg.tensor([1.0])) and not bool(mg.tensor(0.0))
 
 
+def test_numpys_copy_keyword_is_honoured() -> None:
+    t = mg.tensor([1.0, 2.0])
+    assert np.asarray(t) is t.data
+    assert np.array(t, copy=False) is t.data
+    assert np.array(t, copy=True) is not t.data
+    with pytest.raises(ValueError, match="copy"):  # float64 -> float32 needs one
+        np.array(t, dtype=np.float32, copy=False)
+    assert np.array(t, dtype=np.float32).dtype == np.float32
+
+
+def test_a_number_format_needs_one_element() -> None:
+    assert f"{mg.tensor(1.5):.2f}" == "1.50"
+    assert f"{mg.tensor([1.0, 2.0])}" == str(mg.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"'.2f'\) needs a one-element tensor.*shape \(2,\)"):
+        f"{mg.tensor([1.0, 2.0]):.2f}"
+
+
+def test_power_in_place_under_no_grad_updates_the_tensor() -> None:
+    p = mg.tensor([2.0, 3.0], requires_grad=True)
+    alias = p
+    with mg.no_grad():
+        p **= 2
+    assert p is alias  # updated, not rebound to a new tensor
+    assert_close(p.data, [4.0, 9.0])
+    with pytest.raises(RuntimeError, match=r"x = x \*\* y"):
+        p **= 2  # on a leaf that requires grad, outside no_grad
+
+
+def test_requires_grad_and_retain_grad_follow_pytorch_on_computed_tensors() -> None:
+    x = mg.tensor([1.0], requires_grad=True)
+    y = x * 2
+    assert y.requires_grad_(True) is y  # already so: nothing to change
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad_(False)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.tensor([1.0]).retain_grad()
+
+
+def test_item_assignment_errors_name_the_tensor() -> None:
+    t = mg.tensor([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"item assignment into a tensor of shape \(2,\)"):
+        t[:] = np.ones(4)
+    with pytest.raises(ValueError, match="dtype float64: could not convert"):
+        t[0] = "a"
+
+
 def test_detach_shares_data_without_history() -> None:
     w = mg.tensor([1.0, 2.0], requires_grad=True)
     d = (w * 2).detach()
