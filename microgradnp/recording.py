@@ -22,6 +22,7 @@ way round).
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar, Token
@@ -126,6 +127,8 @@ class _ModeSwitch:
 
     def __call__(self, func: F) -> F:
         switch = type(self)
+        if inspect.isgeneratorfunction(func):
+            return _switch_in_generator(func, switch)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -133,6 +136,38 @@ class _ModeSwitch:
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _switch_in_generator(func: Callable[..., Any], switch: type[_ModeSwitch]) -> Any:
+    """A generator function whose body runs in the switched mode each time it resumes (the
+    mode is per context: the caller's own code between resumptions keeps its own)."""
+
+    @functools.wraps(func)
+    def generator(*args: Any, **kwargs: Any) -> Any:
+        with switch():
+            inner = func(*args, **kwargs)
+            try:
+                response = inner.send(None)
+            except StopIteration as stop:
+                return stop.value
+        while True:
+            try:
+                request = yield response
+            except GeneratorExit:
+                with switch():
+                    inner.close()
+                raise
+            except BaseException as err:
+                resume = functools.partial(inner.throw, err)
+            else:
+                resume = functools.partial(inner.send, request)
+            with switch():
+                try:
+                    response = resume()
+                except StopIteration as stop:
+                    return stop.value
+
+    return generator
 
 
 class no_grad(_ModeSwitch):

@@ -84,7 +84,7 @@ class Tensor:
     __slots__ = (
         "data",
         "_grad",
-        "name",
+        "_name",
         "_requires_grad",
         "_node",
         "_retain_grad",
@@ -98,15 +98,13 @@ class Tensor:
 
     data: np.ndarray
     _grad: np.ndarray | None
-    name: str | None
+    _name: str | None
     _node: Node | None
     _locked: list[np.ndarray] | None
 
     def __init__(
         self, data: Any, *, requires_grad: bool = False, name: str | None = None, dtype: Any = None
     ) -> None:
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"Tensor: name must be a string, got {type(name).__name__}")
         self.data = _to_array(data, dtype)
         self._grad = None
         self.name = name
@@ -124,7 +122,7 @@ class Tensor:
         t = object.__new__(cls)
         t.data = data
         t._grad = None
-        t.name = None
+        t._name = None
         t._requires_grad = False
         t._node = None
         t._retain_grad = False
@@ -154,6 +152,17 @@ class Tensor:
     def T(self) -> Tensor:
         """The transpose (axes reversed)."""
         return ops.transpose(self)
+
+    @property
+    def name(self) -> str | None:
+        """The tensor's label in graphs and error messages (None: none)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"Tensor: name must be a string, got {type(value).__name__}")
+        self._name = value
 
     @property
     def grad(self) -> np.ndarray | None:

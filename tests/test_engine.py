@@ -216,6 +216,48 @@ def test_no_grad_records_nothing_and_enable_grad_turns_it_back_on() -> None:
     assert not evaluate(w).requires_grad and not evaluate_bare(w).requires_grad
 
 
+def test_no_grad_on_a_generator_covers_its_body_not_the_caller() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+
+    @mg.no_grad()
+    def batches(n):
+        received = []
+        for i in range(n):
+            got = yield (w * i, mg.is_grad_enabled())
+            received.append(got)
+        return received
+
+    outs = []
+    for out, enabled in batches(2):
+        outs.append(out)
+        assert not enabled  # inside the body
+        assert mg.is_grad_enabled()  # the caller's code between items
+    assert not any(o.requires_grad for o in outs)
+
+    gen = batches(3)
+    next(gen)
+    gen.send("a")
+    with pytest.raises(StopIteration) as stop:
+        gen.send("b")
+        gen.send("c")
+    assert stop.value.value == ["a", "b", "c"]
+    gen = batches(3)
+    next(gen)
+    with pytest.raises(KeyError):
+        gen.throw(KeyError("raised inside"))
+    gen = batches(3)
+    next(gen)
+    gen.close()
+    assert mg.is_grad_enabled()
+
+    @mg.enable_grad
+    def recording():
+        yield (w * 2).requires_grad
+
+    with mg.no_grad():
+        assert next(recording())
+
+
 def test_no_grad_is_per_thread() -> None:
     w = mg.tensor([1.0], requires_grad=True)
     inside = threading.Event()

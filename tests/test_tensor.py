@@ -79,6 +79,11 @@ def test_grad_can_be_assigned_only_a_gradient_of_the_tensors_shape_and_dtype() -
 def test_name_must_be_a_string() -> None:
     with pytest.raises(TypeError, match="name"):
         mg.tensor(1.0, name=3)
+    t = mg.tensor(1.0)
+    with pytest.raises(TypeError, match="name must be a string, got int"):
+        t.name = 3  # assigned later, too
+    t.name = "w"
+    assert t.name == "w"
 
 
 def test_attributes() -> None:
