@@ -449,7 +449,10 @@ class Primitive:
             # that use it: read-only for good, so that nothing changes it under the graph
             # (microgradnp's in-place operators give the tensor a new array instead; see
             # tensors.py). Not when the op returned an input's array as is: a leaf's.
-            if not any(ans is v for v in vals):
+            for v in vals:  # (a loop, not any(...): this runs for every recorded op)
+                if v is ans:
+                    break
+            else:
                 ans.setflags(write=False)
         if mode.anomaly is not None:
             mode.anomaly.forward(self, out, vals)
