@@ -13,6 +13,7 @@ time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,10 +28,16 @@ def _check(name: str, n_samples: int, noise: float) -> None:
             f"{name}: n_samples must be an integer >= 2 (one example of each class at least), "
             f"got {n_samples!r}"
         )
-    if isinstance(noise, bool) or not isinstance(noise, int | float | np.integer | np.floating):
-        raise ValueError(f"{name}: noise must be a number, got {noise!r}")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"{name}: noise is a standard deviation: it must be >= 0, got {noise!r}")
+    _check_number(name, "noise", noise, lambda x: x >= 0, ">= 0 (a standard deviation)")
+
+
+def _check_number(
+    name: str, option: str, value: object, ok: Callable[[float], bool], condition: str
+) -> None:
+    """Raise ValueError unless value is a finite real number (not a bool) for which ok holds."""
+    real = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and ok(value)):  # type: ignore[arg-type]
+        raise ValueError(f"{name}: {option} must be a finite number {condition}, got {value!r}")
 
 
 def _finish(
@@ -76,8 +83,7 @@ def make_circles(
     both centred at the origin, points evenly spaced in angle before the noise.
     """
     _check("make_circles", n_samples, noise)
-    if isinstance(factor, bool) or not (0 <= factor < 1):
-        raise ValueError(f"make_circles: factor must be in [0, 1), got {factor!r}")
+    _check_number("make_circles", "factor", factor, lambda f: 0 <= f < 1, "in [0, 1)")
     generator = np.random.default_rng(rng)
     n0, n1 = _split(n_samples)
     t0 = np.linspace(0, 2 * np.pi, n0, endpoint=False)
@@ -117,8 +123,7 @@ def make_spirals(
     full circles.
     """
     _check("make_spirals", n_samples, noise)
-    if isinstance(turns, bool) or not (math.isfinite(turns) and turns > 0):
-        raise ValueError(f"make_spirals: turns must be a positive number, got {turns!r}")
+    _check_number("make_spirals", "turns", turns, lambda t: t > 0, "> 0")
     generator = np.random.default_rng(rng)
     arms = []
     for label, n in enumerate(_split(n_samples)):

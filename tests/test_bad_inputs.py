@@ -905,7 +905,10 @@ def _(tmp: Path) -> Iterable[Case]:
 @row("datasets.make_moons(10, noise=-1)")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: datasets.make_moons(10, noise=-1)
-    yield lambda: datasets.make_circles(10, noise=-0.5), ("make_circles: noise is a standard",)
+    yield (
+        lambda: datasets.make_circles(10, noise=-0.5),
+        ("make_circles: noise must be a finite number",),
+    )
 
 
 # ---------------------------------------------------------------- the tests

@@ -125,15 +125,20 @@ def test_bad_n_samples(make, n) -> None:
 @pytest.mark.parametrize("make", MAKERS)
 @pytest.mark.parametrize("noise", [-0.1, float("nan"), float("inf"), "low", None])
 def test_bad_noise(make, noise) -> None:
-    with pytest.raises(ValueError, match=f"{make.__name__}: noise"):
+    with pytest.raises(ValueError, match=f"{make.__name__}: noise must be a finite number >= 0"):
         make(10, noise=noise)
 
 
-def test_bad_factor_and_turns() -> None:
-    with pytest.raises(ValueError, match=r"factor must be in \[0, 1\)"):
-        make_circles(10, factor=1.0)
-    with pytest.raises(ValueError, match="turns must be a positive number"):
-        make_spirals(10, turns=0)
+@pytest.mark.parametrize("factor", [1.0, -0.1, float("nan"), "0.5", None, True])
+def test_bad_factor(factor) -> None:
+    with pytest.raises(ValueError, match=r"factor must be a finite number in \[0, 1\), got"):
+        make_circles(10, factor=factor)
+
+
+@pytest.mark.parametrize("turns", [0, -1.0, float("inf"), "1", None])
+def test_bad_turns(turns) -> None:
+    with pytest.raises(ValueError, match="turns must be a finite number > 0, got"):
+        make_spirals(10, turns=turns)
 
 
 def test_module_lists_its_makers() -> None:
