@@ -21,6 +21,7 @@ way round).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
@@ -288,12 +289,14 @@ class SavedLeaves:
             for t in tensors:
                 t._saved += 1
                 data = t.data
-                flags = data.flags
-                # (a view is left alone: NumPy cannot make it writeable again while its base
-                # is read-only, so unlocking would depend on the order graphs are freed in)
-                if flags.writeable and flags.owndata:
-                    data.setflags(write=False)
-                    t._locked = [data] if t._locked is None else [*t._locked, data]
+                base = data.base
+                # A view (x.T of a constant x): the array owning the memory is locked first,
+                # as a write through x would change the saved values too.
+                owner = [base] if isinstance(base, np.ndarray) and base.flags.owndata else []
+                for array in (*owner, data):
+                    if array.flags.writeable:
+                        array.setflags(write=False)
+                        t._locked = [array] if t._locked is None else [*t._locked, array]
 
     def __del__(self) -> None:  # the node was freed by backward(), or its graph dropped
         with _LOCKS:
@@ -301,7 +304,10 @@ class SavedLeaves:
                 t._saved -= 1
                 if t._saved == 0 and t._locked is not None:
                     for data in t._locked:  # (arrays this lock made read-only, not the user's)
-                        data.setflags(write=True)
+                        # (a view whose owner another graph still locks stays read-only:
+                        # NumPy refuses, and in-place updates copy it instead)
+                        with contextlib.suppress(ValueError):
+                            data.setflags(write=True)
                     t._locked = None
 
     def check(self, op: Primitive) -> None:

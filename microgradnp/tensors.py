@@ -63,7 +63,8 @@ def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
             f"grad: an array of dtype {array.dtype} was assigned to the gradient of a tensor "
             f"of dtype {t.dtype}; convert it first, e.g. g.astype(np.{t.dtype})"
         )
-    return array
+    # backward() adds into .grad in place: a read-only array (a computed tensor's) is copied
+    return array if array.flags.writeable else array.copy()
 
 
 def _writeable(data: np.ndarray) -> bool:
@@ -152,6 +153,16 @@ class Tensor:
     def T(self) -> Tensor:
         """The transpose (axes reversed)."""
         return ops.transpose(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For copy.deepcopy and pickle: a copy is saved by no graph, so it has no locks."""
+        state = {slot: getattr(self, slot) for slot in _STATE}
+        state["_saved"], state["_locked"] = 0, None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for slot, value in state.items():
+            object.__setattr__(self, slot, value)
 
     @property
     def name(self) -> str | None:
@@ -553,3 +564,6 @@ def tensor(
     """Make a Tensor (same as `Tensor(...)`): a copy of `data`; Python numbers and lists
     become float64."""
     return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)
+
+
+_STATE = tuple(slot for slot in Tensor.__slots__ if slot != "__weakref__")

@@ -118,9 +118,9 @@ def _as_target(x: Any, position: int) -> Tensor:
             f"grad: argument {position} has dtype {data.dtype}; gradients are defined for "
             "floating-point inputs only (convert it, e.g. x.astype(np.float64))"
         )
-    # (a view of the caller's array: graphs lock the arrays of the leaves they save, but not
-    # views, so the caller's own array stays writeable whatever f returns alongside)
-    return Tensor._wrap(data.view()).requires_grad_()
+    # (a copy: graphs lock the arrays of the leaves they save, and the caller's own array
+    # must stay writeable whatever f returns alongside)
+    return Tensor._wrap(data.copy()).requires_grad_()
 
 
 def _check_scalar(value: Any) -> None:

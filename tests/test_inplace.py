@@ -8,7 +8,9 @@ tensors computed by recorded ops are read-only for good: the graph may read them
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 import sys
 import threading
 
@@ -330,3 +332,32 @@ def test_graphs_in_two_threads_saving_one_weight_leave_it_unlocked() -> None:
         sys.setswitchinterval(interval)
     assert W._saved == 0 and W.data.flags.writeable
     W.data -= 1.0  # (what an update after training does)
+
+
+def test_a_view_of_a_constant_that_a_graph_saved_is_protected_through_its_owner() -> None:
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    w = mg.tensor(np.ones((2, 2)), requires_grad=True)
+    loss = (x.T * w).sum()  # x.T: an unrecorded view of x's array, saved by *
+    with mg.no_grad():
+        x += 100  # x gets a new array: the saved view keeps its values
+    x[0] = 50.0
+    loss.backward()
+    assert_close(w.grad, [[1.0, 3.0], [2.0, 4.0]])
+    assert_close(x.data, [[50.0, 50.0], [103.0, 104.0]])
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))])
+def test_a_copy_of_a_model_made_while_a_graph_saves_it_has_no_locks(duplicate) -> None:
+    model = mg.nn.Linear(3, 2, rng=0)
+    x = np.ones((4, 3))
+    loss = (model(x) ** 2).sum()  # the graph saves (and locks) model.weight
+    twin = duplicate(model)
+    loss.backward()
+    optimizer = mg.optim.SGD(twin.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        (twin(x) ** 2).sum().backward()
+        optimizer.step()
+    for p in twin.parameters():
+        assert p._saved == 0 and p._locked is None and p.data.flags.writeable
+    twin.weight.data[0, 0] = 1.0  # (the copy's locks were the original's, and were kept)

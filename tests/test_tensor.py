@@ -71,6 +71,10 @@ def test_grad_can_be_assigned_only_a_gradient_of_the_tensors_shape_and_dtype() -
     assert_close(w.grad, [3.0, 3.0, 3.0])
     w.grad = None
     assert w.grad is None
+    w.grad = (w * 3).detach()  # a computed (read-only) array: copied, as backward adds into it
+    (w * w).sum().backward()
+    assert_close(w.grad, [5.0, 10.0, 15.0])
+    w.grad = None
     s = mg.tensor(1.0, requires_grad=True)
     s.grad = np.float64(0.5)  # a NumPy scalar for a 0-d tensor
     assert s.grad.shape == ()
