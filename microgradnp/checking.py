@@ -243,10 +243,13 @@ def gradcheck(
     arrays = {i: s.array for i, s in enumerate(specs) if s.array is not None}
     wrt = list(arrays)
     if not wrt:
-        raise ValueError(
-            "gradcheck: no input to differentiate: every input is an integer (labels and "
-            "indices are constants). Pass floating-point arrays or numbers (1.0, not 1)"
+        why = (
+            "every input is an integer (labels and indices are constants). Pass "
+            "floating-point arrays or numbers (1.0, not 1)"
+            if inputs
+            else "none was given. Pass the inputs after f: mg.gradcheck(f, x, y)"
         )
+        raise ValueError(f"gradcheck: no input to differentiate: {why}")
 
     leaves = {i: Tensor(arrays[i], requires_grad=True, name=specs[i].name) for i in wrt}
     token = switch_mode(grad_enabled=True)
