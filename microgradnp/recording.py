@@ -541,6 +541,12 @@ def _forward_error(op: Primitive, vals: Any, err: Exception) -> Exception:
     elif vals:
         operands = " and ".join(describe(v) for v in vals)
         message = f"{op.name} on {operands}: {err}"
+    return reworded(err, message)
+
+
+def reworded(err: Exception, message: str) -> Exception:
+    """err's kind with a new message: its own class, or the nearest of ValueError,
+    IndexError and TypeError (NumPy's own subclasses take other constructor arguments)."""
     for kind in (type(err), ValueError, IndexError, TypeError):
         if isinstance(err, kind):
             try:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import engine, ops
-from .recording import Node, current_mode, register_tensor_type
+from .recording import Node, current_mode, register_tensor_type, reworded
 
 Axis = int | tuple[int, ...] | None
 
@@ -427,10 +427,11 @@ class Tensor:
         out = data if _writeable(data) else np.empty_like(data)
         try:
             ufunc(data, value, out=out)  # (casting="same_kind", NumPy's default for out=)
-        except (ValueError, TypeError) as err:  # (NumPy's own subclasses take other arguments)
-            kind = TypeError if isinstance(err, TypeError) else ValueError
-            raise kind(
-                f"in-place {symbol} on a tensor of shape {self.shape} and dtype {self.dtype}: {err}"
+        except (ValueError, TypeError) as err:
+            raise reworded(
+                err,
+                f"in-place {symbol} on a tensor of shape {self.shape} and dtype {self.dtype}: "
+                f"{err}",
             ) from None
         self.data = out
         self._version += 1
@@ -454,9 +455,10 @@ class Tensor:
         try:
             self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
         except (ValueError, TypeError, IndexError) as err:
-            kind = type(err) if type(err) in (ValueError, TypeError, IndexError) else ValueError
-            raise kind(
-                f"item assignment into a tensor of shape {self.shape} and dtype {self.dtype}: {err}"
+            raise reworded(
+                err,
+                f"item assignment into a tensor of shape {self.shape} and dtype {self.dtype}: "
+                f"{err}",
             ) from None
         self._version += 1
 
