@@ -40,6 +40,7 @@ from .recording import (
     is_tensor,
     restore_mode,
     switch_mode,
+    values_of,
 )
 from .tensors import Tensor
 
@@ -202,7 +203,7 @@ def _gradcheck_input(x: Any, marked_only: bool) -> _Input:
 
 
 def _scalar_value(out: Any, caller: str) -> float:
-    data = out.data if isinstance(out, Tensor) else np.asarray(out)
+    data = values_of(out)
     if data.size != 1:
         raise TypeError(
             f"{caller}: f must return a scalar (one-element) Tensor, but it returned shape "
@@ -670,7 +671,7 @@ def _local_vjp(
     (gi,) = engine.call_vjps(op, (i,), g, ans, vals, kwargs)
     if gi is None:
         return np.zeros(shape)  # declared: no gradient for this argument
-    gi = np.asarray(gi.data if is_tensor(gi) else gi, dtype=np.float64)
+    gi = np.asarray(values_of(gi), dtype=np.float64)
     if gi.shape != shape:
         gi = np.asarray(engine.unbroadcast(gi, shape, op, i), dtype=np.float64)
     return gi
@@ -940,7 +941,7 @@ def _as_array(x: Any) -> np.ndarray | str:
     if x is None:
         return "None instead of a gradient"
     try:
-        return np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+        return np.asarray(values_of(x), dtype=np.float64)
     except (TypeError, ValueError) as err:
         return f"not an array of numbers ({type(x).__name__}: {err})"
 
@@ -1068,7 +1069,7 @@ class _AnomalyDetector:
         )
 
     def backward(self, node: Node, out: Tensor, inp: Tensor, grad: Any) -> None:
-        data = np.asarray(grad.data if is_tensor(grad) else grad)
+        data = values_of(grad)
         if data.dtype.kind not in "fc" or np.isfinite(data).all():
             return
         args = node.args or ()

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import ops
-from .recording import Node, Primitive, current_mode, is_tensor, restore_mode, switch_mode
+from .recording import (
+    Node,
+    Primitive,
+    current_mode,
+    is_tensor,
+    restore_mode,
+    switch_mode,
+    values_of,
+)
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -171,7 +179,7 @@ def _root_grad(root: Tensor, grad: Any, caller: str) -> np.ndarray:
             )
         return np.ones(root.data.shape, root.data.dtype)  # (ones_like: slower, same array)
     try:
-        g = np.asarray(grad.data if is_tensor(grad) else grad, dtype=root.dtype)
+        g = np.asarray(values_of(grad), dtype=root.dtype)
     except (TypeError, ValueError):
         raise TypeError(
             f"{caller}: grad must be an array of numbers of shape {root.shape}, got "
@@ -279,7 +287,7 @@ def _walk(
 def _as_gradient(gi: Any, input: Tensor, create_graph: bool, op: Primitive, argnum: int) -> Any:
     """A VJP's result as an array, or as a Tensor when the gradient is to be differentiated
     (a VJP may return a NumPy scalar, a number, or a Tensor for an array)."""
-    array = gi.data if is_tensor(gi) else np.asarray(gi)
+    array = values_of(gi)
     _check_real(array, op, argnum)
     if create_graph:
         return gi if is_tensor(gi) else input._wrap(array)

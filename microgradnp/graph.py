@@ -36,7 +36,7 @@ import numpy as np
 
 from . import ops
 from .engine import topological_order
-from .recording import Node, Scope, is_tensor
+from .recording import Node, Scope, is_tensor, values_of
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -198,7 +198,7 @@ class _Value:
 
     @property
     def array(self) -> np.ndarray:
-        return self.obj.data if is_tensor(self.obj) else np.asarray(self.obj)
+        return values_of(self.obj)
 
     @property
     def grad(self) -> np.ndarray | None:

@@ -507,7 +507,7 @@ def logsumexp(x: Any, axis: Axis = None, *, keepdims: bool = False) -> np.ndarra
 def _logsumexp_vjp(g: Any, ans: Any, x: Any, axis: Axis = None, *, keepdims: bool = False) -> Any:
     # The gradient is softmax(x), computed from x shifted by its max (a constant): from
     # exp(x - ans) instead, ans's rounding (an ulp of 1000 is 6e-5 in float32) would show.
-    e = exp(x - _finite_max(np.asarray(x.data if is_tensor(x) else x), axis))
+    e = exp(x - _finite_max(values_of(x), axis))
     return _unreduce(g, x.shape, axis, keepdims) * (e / e.sum(axis=axis, keepdims=True))
 
 

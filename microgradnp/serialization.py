@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensors import Tensor
+from .recording import values_of
 
 __all__ = ["load", "save"]
 
@@ -46,7 +46,7 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
         if not isinstance(key, str):
             raise TypeError(f"save: keys must be strings, got {key!r} ({type(key).__name__})")
         try:
-            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            array = values_of(value)
         except ValueError as err:  # a ragged nested list
             raise TypeError(f"save: {key!r} is not an array: {err}") from None
         if array.dtype.kind not in "biufc":

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .recording import is_grad_enabled, restore_mode, switch_mode
+from .recording import is_grad_enabled, restore_mode, switch_mode, values_of
 from .tensors import Tensor
 
 # How many grad transforms are running in this context: inside one, gradients must be
@@ -110,17 +110,18 @@ def _as_target(x: Any, position: int) -> Tensor:
     """The tensor to differentiate with respect to, for argument `x`."""
     if isinstance(x, Tensor) and x.requires_grad:
         return x  # being differentiated already (an outer transform): stay connected
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if data.dtype.kind in "biu" and not isinstance(x, np.ndarray | Tensor):
-        data = data.astype(np.float64)  # a Python number or list
+    data = values_of(x)
+    shared = isinstance(x, np.ndarray | Tensor)  # (else a number or list: a new array)
+    if data.dtype.kind in "biu" and not shared:
+        data = data.astype(np.float64)
     if data.dtype.kind != "f":
         raise TypeError(
             f"grad: argument {position} has dtype {data.dtype}; gradients are defined for "
             "floating-point inputs only (convert it, e.g. x.astype(np.float64))"
         )
-    # (a copy: graphs lock the arrays of the leaves they save, and the caller's own array
-    # must stay writeable whatever f returns alongside)
-    return Tensor._wrap(data.copy()).requires_grad_()
+    # (the caller's array is copied: graphs lock the arrays of the leaves they save, and the
+    # caller's own must stay writeable whatever f returns alongside)
+    return Tensor._wrap(data.copy() if shared else data).requires_grad_()
 
 
 def _check_scalar(value: Any) -> None:
@@ -131,9 +132,8 @@ def _check_scalar(value: Any) -> None:
         raise TypeError(
             f"grad: the function must return a scalar Tensor or number, got {type(value).__name__}"
         )
-    size = np.size(data)
-    if size != 1:
-        shape = np.shape(value.data if isinstance(value, Tensor) else value)
+    if np.size(data) != 1:
+        shape = np.shape(data)
         raise TypeError(
             f"grad: the function must return a scalar (one element), but it returned shape "
             f"{shape}; reduce it (e.g. .sum()), or differentiate one element at a time"

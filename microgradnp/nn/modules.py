@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypeGuard
 import numpy as np
 
 from .. import ops
-from ..recording import no_grad, recording_scope
+from ..recording import no_grad, recording_scope, values_of
 from ..tensors import Tensor
 
 # Module's own bookkeeping attributes: never parameters or submodules.
@@ -317,7 +317,7 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            array = values_of(value)
             if array.dtype.kind not in "biuf":
                 raise TypeError(
                     f"{where}: {name!r} has dtype {array.dtype}; parameters take real numbers"
