@@ -38,6 +38,7 @@ from .recording import (
     _ModeSwitch,
     is_library_code,
     is_tensor,
+    random_generator,
     restore_mode,
     switch_mode,
     values_of,
@@ -574,7 +575,7 @@ def check_graph(
             "the ops' arguments are gone. Build it again (run the forward computation once "
             "more), or call backward(retain_graph=True)"
         )
-    gen = np.random.default_rng(rng)
+    gen = random_generator(rng, "check_graph")
     checks = [
         _check_node(k, t, gen, eps=eps, atol=atol, rtol=rtol, max_elements=max_elements)
         for k, t in enumerate(reversed(order), start=1)

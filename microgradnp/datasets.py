@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .recording import random_generator
+
 __all__ = ["make_circles", "make_moons", "make_spirals", "make_xor"]
 
 Seed = np.random.Generator | int | None
@@ -65,7 +67,7 @@ def make_moons(
     centred at (1, 0.5). Points are evenly spaced along each half before the noise.
     """
     _check("make_moons", n_samples, noise)
-    generator = np.random.default_rng(rng)
+    generator = random_generator(rng, "make_moons")
     n0, n1 = _split(n_samples)
     t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n1)
     upper = np.stack([np.cos(t0), np.sin(t0)], axis=1)
@@ -84,7 +86,7 @@ def make_circles(
     """
     _check("make_circles", n_samples, noise)
     _check_number("make_circles", "factor", factor, lambda f: 0 <= f < 1, "in [0, 1)")
-    generator = np.random.default_rng(rng)
+    generator = random_generator(rng, "make_circles")
     n0, n1 = _split(n_samples)
     t0 = np.linspace(0, 2 * np.pi, n0, endpoint=False)
     t1 = np.linspace(0, 2 * np.pi, n1, endpoint=False)
@@ -104,7 +106,7 @@ def make_xor(
     n_samples / 4 examples (±1).
     """
     _check("make_xor", n_samples, noise)
-    generator = np.random.default_rng(rng)
+    generator = random_generator(rng, "make_xor")
     # Taken round-robin, the corners alternate labels 1, 0, 1, 0: balanced classes, with
     # class 1 getting the odd example, as in the other datasets.
     corners = np.array([[-1.0, 1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
@@ -124,7 +126,7 @@ def make_spirals(
     """
     _check("make_spirals", n_samples, noise)
     _check_number("make_spirals", "turns", turns, lambda t: t > 0, "> 0")
-    generator = np.random.default_rng(rng)
+    generator = random_generator(rng, "make_spirals")
     arms = []
     for label, n in enumerate(_split(n_samples)):
         r = np.linspace(0.05, 1, n)

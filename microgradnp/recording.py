@@ -21,7 +21,6 @@ way round).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import threading
@@ -306,8 +305,10 @@ class SavedLeaves:
                     for data in t._locked:  # (arrays this lock made read-only, not the user's)
                         # (a view whose owner another graph still locks stays read-only:
                         # NumPy refuses, and in-place updates copy it instead)
-                        with contextlib.suppress(ValueError):
+                        try:  # noqa: SIM105 (suppress() would cost more than the call)
                             data.setflags(write=True)
+                        except ValueError:
+                            pass
                     t._locked = None
 
     def check(self, op: Primitive) -> None:
@@ -344,6 +345,18 @@ def is_tensor(value: object) -> bool:
 def values_of(x: Any) -> np.ndarray:
     """The values of x (a Tensor, an array, a number or a list) as an array."""
     return np.asarray(x.data if isinstance(x, _Tensor) else x)
+
+
+def random_generator(rng: Any, caller: str) -> np.random.Generator:
+    """The `rng=` argument of library functions as a Generator: a NumPy Generator (used as
+    is), a seed, or None (fresh entropy from the OS); anything else is a clear error."""
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"{caller}: rng must be a NumPy Generator, a non-negative integer seed or None, "
+            f"got {rng!r} ({err})"
+        ) from None
 
 
 _PACKAGE = __name__.partition(".")[0]

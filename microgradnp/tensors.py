@@ -225,12 +225,19 @@ class Tensor:
 
     # ------------------------------------------------------------ autodiff
 
-    def backward(self, grad: Any = None, *, retain_graph: bool = False) -> None:
+    def backward(
+        self, grad: Any = None, *, retain_graph: bool = False, gradient: Any = None
+    ) -> None:
         """Accumulate the gradient of this tensor into `.grad` of every leaf requiring grad.
 
-        `grad` is needed when this tensor has more than one element (same shape). The graph
-        is freed afterwards unless `retain_graph=True`.
+        `grad` is needed when this tensor has more than one element (same shape);
+        `gradient=` is accepted for it too, PyTorch's name. The graph is freed afterwards
+        unless `retain_graph=True`.
         """
+        if gradient is not None:
+            if grad is not None:
+                raise TypeError("backward: pass the output's gradient once, as grad (or gradient=)")
+            grad = gradient
         engine.backward(self, grad, retain_graph=retain_graph)
 
     def detach(self) -> Tensor:

@@ -372,6 +372,11 @@ def _(tmp: Path) -> Iterable[Case]:
     yield optimizer_step_then_backward, ("was changed in place after", "Run backward() before")
 
 
+@row("y.backward(g, gradient=g)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: T(3).exp().backward(np.ones(3), gradient=np.ones(3))
+
+
 @row('y.backward("abc")')
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: T(3).exp().backward("abc")
@@ -806,6 +811,20 @@ def _(tmp: Path) -> Iterable[Case]:
 @row("nn.Sequential(mg.sigmoid)")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: nn.Sequential(mg.sigmoid)
+
+
+@row('nn.Linear(2, 3, rng="x")')
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: nn.Linear(2, 3, rng="x")
+    yield lambda: nn.Linear(2, 3, rng=-1), ("got -1",)
+    yield lambda: datasets.make_moons(10, rng=1.5), ("make_moons: rng must be",)
+    yield lambda: mg.check_graph(T(2).exp().sum(), rng="x"), ("check_graph: rng must be",)
+
+
+@row('model["0"]')
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: tutorial_model()["0"]
+    yield lambda: tutorial_model()[1.0], ("not 1.0",)
 
 
 @row("self.layer = nn.Linear(2, 2)")

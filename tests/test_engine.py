@@ -165,6 +165,12 @@ def test_backward_of_a_leaf_and_with_an_explicit_grad() -> None:
     (v * v).backward(grad=np.array([1.0, 0.0, 2.0]))  # a vector-Jacobian product
     assert_close(v.grad, [2.0, 0.0, 12.0])
 
+    u = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (u * u).backward(gradient=np.array([1.0, 0.0, 2.0]))  # PyTorch's keyword
+    assert_close(u.grad, [2.0, 0.0, 12.0])
+    with pytest.raises(TypeError, match="once"):
+        (u * u).backward(np.ones(3), gradient=np.ones(3))
+
 
 def test_backward_on_a_non_scalar_says_to_reduce_or_pass_grad() -> None:
     v = mg.tensor([1.0, 2.0], requires_grad=True)

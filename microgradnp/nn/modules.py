@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, TypeGuard
 import numpy as np
 
 from .. import ops
-from ..recording import no_grad, recording_scope, values_of
+from ..recording import no_grad, random_generator, recording_scope, values_of
 from ..tensors import Tensor
 
 # Module's own bookkeeping attributes: never parameters or submodules.
@@ -373,7 +373,7 @@ class Linear(Module):
                 raise ValueError(f"Linear: {what} must be a positive integer, got {n!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        generator = np.random.default_rng(rng)
+        generator = random_generator(rng, "Linear")
         bound = 1 / math.sqrt(self.in_features)
         weight = generator.uniform(-bound, bound, (self.out_features, self.in_features))
         self.weight = Tensor(weight, requires_grad=True, dtype=dtype)
@@ -441,6 +441,11 @@ class Sequential(Module):
         layers = self._layers()
         if isinstance(index, slice):
             return Sequential(*layers[index])
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(
+                f"Sequential: index with an integer or a slice, not {index!r} (a layer by "
+                "its name: getattr(model, name), or dict(model.named_modules()))"
+            )
         try:
             return layers[index]
         except IndexError:
