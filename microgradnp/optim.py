@@ -59,7 +59,12 @@ class Optimizer:
                 f" ({p.name!r})" if isinstance(p, Tensor) and p.name else ""
             )
             if not isinstance(p, Tensor):
-                raise TypeError(f"{where}: {label} is a {type(p).__name__}, not a Tensor")
+                hint = ""
+                if isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], Tensor):
+                    hint = (
+                        " (a (name, tensor) pair: pass model.parameters(), not named_parameters())"
+                    )
+                raise TypeError(f"{where}: {label} is a {type(p).__name__}, not a Tensor{hint}")
             if not p.is_leaf:
                 raise ValueError(
                     f"{where}: {label} was computed by {p.op}; only leaf tensors (created with "
@@ -145,7 +150,13 @@ class SGD(Optimizer):
                 p -= self.lr * g
 
     def _settings(self) -> dict[str, Any]:
-        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay}
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+        }
 
 
 class Adam(Optimizer):

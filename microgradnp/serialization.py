@@ -106,9 +106,12 @@ def load(path: PathLike) -> dict[str, np.ndarray]:
         raise ValueError(f"{what} is a corrupt or truncated .npz archive: {err}") from err
     state: dict[str, np.ndarray] = {}
     with archive:
-        for key in archive.files:
+        # Each member read by its own file name ("a.npy" for the key "a"): by key, NumPy
+        # would give the key "a.npy" the member "a.npy", which holds the key "a".
+        for member in archive.zip.namelist():
+            key = member.removesuffix(".npy")
             try:
-                value = archive[key]
+                value = archive[member]
             except ValueError as err:
                 if "pickle" in str(err):
                     raise ValueError(

@@ -3,6 +3,8 @@ finite differences, stability where the sigmoid saturates, and bad input refused
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import assert_close, numerical_grads
@@ -59,9 +61,43 @@ def test_bce_with_logits_is_exact_where_the_sigmoid_saturates() -> None:
         loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
         loss.sum().backward()
     assert_close(loss.data[0, :2], [1000.0, 1000.0])
-    assert_close(loss.data[0, 2:], [np.log1p(np.exp(-40.0))] * 2, rtol=1e-12)
+    assert_close(loss.data[0, 2:], [np.log1p(np.exp(-40.0))] * 2, rtol=1e-12, atol=0)
     s40 = 1 / (1 + np.exp(-40.0))
     assert_close(z.grad, [[1.0, -1.0, s40 - 1.0, 1.0 - s40]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_with_logits_keeps_the_small_loss_of_a_confident_right_prediction(dtype) -> None:
+    # log(1 + e^-|z|) for y = 1, z > 0 (and y = 0, z < 0): no digit lost to cancellation
+    z = np.array([10.0, 15.0, 30.0, -10.0, -15.0, -30.0], dtype)
+    y = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0], dtype)
+    loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    assert loss.dtype == dtype
+    exact = np.log1p(np.exp(-np.abs(z.astype(np.float64))))
+    assert_close(loss.data, exact, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+def test_bce_takes_targets_and_predictions_as_lists_like_the_ops() -> None:
+    p = mg.tensor([0.2, 0.7], requires_grad=True)
+    loss = F.binary_cross_entropy(p, [0.0, 1.0])
+    assert_close(loss.item(), naive_bce(np.array([0.2, 0.7]), np.array([0.0, 1.0])), rtol=1e-12)
+    loss.backward()
+    assert_close(p.grad, [1 / (2 * 0.8), -1 / (2 * 0.7)], rtol=1e-12)
+    z = [0.2, -0.7]
+    loss = F.binary_cross_entropy_with_logits(z, [0, 1])
+    assert_close(loss.item(), naive_bce(1 / (1 + np.exp(-np.array(z))), np.array([0, 1])))
+    p32 = mg.tensor(np.array([0.2, 0.7], np.float32), requires_grad=True)
+    assert F.binary_cross_entropy(p32, [0, 1]).dtype == np.float32  # the target follows p
+    assert F.binary_cross_entropy_with_logits(p32, [0, 1]).dtype == np.float32
+
+
+def test_bce_backward_at_zero_and_one_is_silent_for_the_target_too() -> None:
+    p = mg.tensor([0.0, 1.0, 0.5], requires_grad=True)
+    y = mg.tensor([0.0, 1.0, 1.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "divide by zero encountered in log"
+        F.binary_cross_entropy(p, y).backward()
+    assert np.all(np.isfinite(y.grad)) and np.all(np.isfinite(p.grad))
 
 
 def test_bce_with_logits_second_derivative_is_s_times_one_minus_s() -> None:

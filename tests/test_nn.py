@@ -539,6 +539,59 @@ def test_sequential_indexing_and_errors() -> None:
     assert isinstance(head, Sequential) and len(head) == 2
     with pytest.raises(TypeError, match=r"item 1 is a .*not a Module.*nn.Sigmoid\(\)"):
         Sequential(Linear(2, 2), mg.sigmoid)
+    with pytest.raises(TypeError, match="integer or a slice, not '0'"):
+        model["0"]
+
+
+def test_linear_refuses_a_dtype_that_cannot_have_gradients() -> None:
+    with pytest.raises(TypeError, match=r"Linear: dtype must be a floating-point type.*int64"):
+        Linear(2, 3, dtype=np.int64)
+    assert Linear(2, 3, rng=0, dtype=np.float32).weight.dtype == np.float32
+
+
+def test_slicing_a_sequential_leaves_the_models_names_alone() -> None:
+    model = tutorial_model()
+    tail = model[1:]
+    assert tail[1] is model[2] and len(tail) == 2
+    assert model[2].weight.name == "2.weight"  # (PyTorch: slicing is a read)
+    assert [n for n, _ in model.named_parameters()][2:] == ["2.weight", "2.bias"]
+    assert model[2]._name == "2"
+
+
+def test_modules_and_parameters_in_nested_containers() -> None:
+    class Stages(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stages = [[Linear(2, 2, rng=0), Linear(2, 2, rng=1)], [Linear(2, 1, rng=2)]]
+            self.extra = {"scales": [mg.tensor(1.0, requires_grad=True), mg.tensor(2.0)]}
+
+        def forward(self, x):
+            for stage in self.stages:
+                for layer in stage:
+                    x = layer(x)
+            return x * self.extra["scales"][0]
+
+    model = Stages()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == [
+        "extra.scales.0",  # (the module's own parameters first)
+        "stages.0.0.weight",
+        "stages.0.0.bias",
+        "stages.0.1.weight",
+        "stages.0.1.bias",
+        "stages.1.0.weight",
+        "stages.1.0.bias",
+    ]
+    assert model.stages[1][0].bias.name == "stages.1.0.bias"
+    assert len(model.state_dict()) == 7 and len(list(model.children())) == 3
+    model(np.ones((4, 2))).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    self_holding: list[object] = [Linear(1, 1, rng=0)]
+    self_holding.append(self_holding)  # a list holding itself: looked at once
+    model.loop = self_holding
+    assert "loop.0.weight" in dict(model.named_parameters())
+    with pytest.raises(TypeError, match=r"the dict attribute .deep\.0\.a. has the key 3 "):
+        model.deep = [{"a": {3: Linear(1, 1, rng=0)}}]
 
 
 def test_module_without_forward() -> None:

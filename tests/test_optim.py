@@ -257,3 +257,12 @@ def test_bad_params() -> None:
         SGD([layer.weight, layer.weight], lr=0.1)
     with pytest.raises(TypeError, match="floating-point"):
         SGD([mg.tensor(np.array([1, 2]))], lr=0.1)
+    with pytest.raises(TypeError, match=r"is a tuple, not a Tensor .*not named_parameters\(\)"):
+        SGD(layer.named_parameters(), lr=0.1)
+
+
+def test_repr_shows_every_setting() -> None:
+    sgd = SGD(Linear(2, 2, rng=0).parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    assert repr(sgd) == (
+        "SGD(2 parameters, lr=0.1, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.0)"
+    )

@@ -171,3 +171,12 @@ def test_load_missing_file(tmp_path) -> None:
 
 def test_public_names() -> None:
     assert serialization.__all__ == ["load", "save"]
+
+
+def test_a_key_that_is_another_key_plus_npy_keeps_its_own_array(tmp_path) -> None:
+    # NumPy's reader, asked for "a.npy", finds the member "a.npy", which holds the key "a"
+    path = tmp_path / "x.npz"
+    save({"a": np.array([1.0]), "a.npy": np.array([2.0])}, path)
+    state = load(path)
+    assert list(state) == ["a", "a.npy"]
+    assert state["a"][0] == 1.0 and state["a.npy"][0] == 2.0

@@ -52,7 +52,19 @@ def _bce(p: np.ndarray, y: Any) -> np.ndarray:
 
 
 def _clamped_log(x: Any) -> Any:
-    return ops.maximum(ops.log(x), _LOG_FLOOR)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is clamped, as in the forward
+        return ops.maximum(ops.log(x), _LOG_FLOOR)
+
+
+def _operands(prediction: Any, target: Any) -> tuple[Any, Any]:
+    """A loss's prediction and target with lists (and numbers) made arrays, as the ops do:
+    the prediction float64, the target in the prediction's float dtype."""
+    if not isinstance(prediction, Tensor | np.ndarray):
+        prediction = np.asarray(prediction, dtype=np.float64)
+    if not isinstance(target, Tensor | np.ndarray):
+        kind = values_of(prediction).dtype
+        target = np.asarray(target, dtype=kind if kind.kind == "f" else np.float64)
+    return prediction, target
 
 
 _bce.defvjp(
@@ -69,6 +81,7 @@ def binary_cross_entropy(p: Any, y: Any, *, reduction: str = "mean") -> Tensor:
     the sigmoid saturates.
     """
     _check_same_shape("binary_cross_entropy", p, y)
+    p, y = _operands(p, y)
     values = values_of(p)
     outside = ~((values >= 0) & (values <= 1))  # (NaN is outside too, as in PyTorch)
     if outside.any():
@@ -82,11 +95,13 @@ def binary_cross_entropy(p: Any, y: Any, *, reduction: str = "mean") -> Tensor:
 
 @primitive
 def _bce_with_logits(z: np.ndarray, y: Any, *, reduction: str = "none") -> np.ndarray:
-    # log(1 + e^z) - z y, the naive formula's value, with log(1 + e^z) computed without
-    # overflow as max(z, 0) + log(1 + e^-|z|) (which is what np.logaddexp(0, z) does).
+    # log(1 + e^z) - z y, the naive formula's value, as max(z, 0) - z y + log(1 + e^-|z|):
+    # no overflow, and no cancellation where the prediction is confidently right (z y
+    # taken from log(1 + e^z) would leave nothing of the small loss at z = 40, y = 1).
     # The reduction is part of the op: one node instead of two, for the loss of most small
     # networks, where each node's cost shows.
-    loss = np.logaddexp(0, z) - z * y
+    # (the exact part first: its sum with the small log term keeps that term's digits)
+    loss = (np.maximum(z, 0) - z * y) + np.logaddexp(0, -np.abs(z))
     if reduction == "none":
         return loss
     total = loss.sum()
@@ -114,6 +129,7 @@ def binary_cross_entropy_with_logits(z: Any, y: Any, *, reduction: str = "mean")
     name = "binary_cross_entropy_with_logits"
     _check_same_shape(name, z, y)
     _check_reduction(reduction, name)
+    z, y = _operands(z, y)
     return _bce_with_logits(z, y, reduction=reduction)
 
 

@@ -39,31 +39,51 @@ def _is_parameter(value: object) -> TypeGuard[Tensor]:
     return isinstance(value, Tensor) and value.is_leaf and value.requires_grad
 
 
-def _entries(key: str, value: object) -> list[tuple[str, object]]:
-    """An attribute's value, or the items of a list, tuple or dict, with their local names.
+def _contents(key: str, value: object) -> list[tuple[str, object, tuple[object, str] | None]]:
+    """(local name, item, None) for an attribute's value, or for every item of the lists,
+    tuples and dicts it holds, nested to any depth ("stages.0.1"); each container once.
+    An item under a non-string dict key comes with `(that key, the dict's name)` instead of
+    None (it has no name: `_entries` leaves it out and `_check_dict_keys` looks at it)."""
+    found: list[tuple[str, object, tuple[object, str] | None]] = []
+    seen: set[int] = set()
+    stack: list[tuple[str, object, tuple[object, str] | None]] = [(key, value, None)]
+    while stack:
+        name, item, bad_key = stack.pop()
+        if not isinstance(item, list | tuple | dict):
+            found.append((name, item, bad_key))
+            continue
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        is_dict = isinstance(item, dict)
+        pairs = list(item.items() if is_dict else enumerate(item))  # type: ignore[union-attr]
+        for k, v in reversed(pairs):
+            if bad_key is None and is_dict and not isinstance(k, str):
+                stack.append((f"{name}.{k}", v, (k, name)))
+            else:
+                stack.append((f"{name}.{k}", v, bad_key))
+    return found
 
-    Items under non-string dict keys are left out: `_check_dict_keys` rejects such keys
-    for parameters and submodules, and other values (a config keyed by int) are no parts.
-    """
-    if isinstance(value, list | tuple):
-        return [(f"{key}.{i}", item) for i, item in enumerate(value)]
-    if isinstance(value, dict):
-        return [(f"{key}.{k}", item) for k, item in value.items() if isinstance(k, str)]
-    return [(key, value)]
+
+def _entries(key: str, value: object) -> list[tuple[str, object]]:
+    """An attribute's value, or the items of the lists, tuples and dicts it holds (nested),
+    with their local names. Items under non-string dict keys are left out:
+    `_check_dict_keys` rejects such keys for parameters and submodules, and other values
+    (a config keyed by int) are no parts."""
+    return [(name, item) for name, item, bad_key in _contents(key, value) if bad_key is None]
 
 
 def _check_dict_keys(owner: str, name: str, value: object) -> None:
-    """Raise TypeError if the dict `value` holds a parameter or submodule under a key that is
-    not a string: the key would have to name it in `named_parameters()` and `state_dict()`."""
-    if not isinstance(value, dict):
+    """Raise TypeError if a dict in `value` holds a parameter or submodule under a key that
+    is not a string: the key would have to name it in `named_parameters()` and `state_dict()`."""
+    if not isinstance(value, list | tuple | dict):
         return
-    for key, item in value.items():
-        if isinstance(key, str):
-            continue
-        if isinstance(item, Module) or _is_parameter(item):
+    for _, item, bad_key in _contents(name, value):
+        if bad_key is not None and (isinstance(item, Module) or _is_parameter(item)):
+            key, where = bad_key
             what = "a parameter" if isinstance(item, Tensor) else f"a {type(item).__name__}"
             raise TypeError(
-                f"{owner}: the dict attribute {name!r} has the key {key!r} "
+                f"{owner}: the dict attribute {where!r} has the key {key!r} "
                 f"({type(key).__name__}) holding {what}; use string keys, such as "
                 f"{str(key)!r}, as they name its parameters in named_parameters() and "
                 "state_dict()"
@@ -95,12 +115,13 @@ class Module:
             def forward(self, x):
                 return self.out(mg.sigmoid(self.hidden(x)))
 
-    Parameters: leaf Tensors with requires_grad=True when assigned, as attributes or in a
-    list, tuple or dict attribute. Each such tensor stays a parameter if frozen later with
-    `requires_grad = False`, for as long as the module holds it; other tensors (constants)
-    are not parameters, even beside parameters in the same container. Submodules: Module
-    attributes, and Modules in lists, tuples or dicts (named "layers.0", "heads.left"; dict
-    keys must be strings, else TypeError). Each is counted once, however often it appears.
+    Parameters: leaf Tensors with requires_grad=True when assigned, as attributes or in
+    list, tuple or dict attributes (nested to any depth). Each such tensor stays a
+    parameter if frozen later with `requires_grad = False`, for as long as the module holds
+    it; other tensors (constants) are not parameters, even beside parameters in the same
+    container. Submodules: Module attributes, and Modules in lists, tuples or dicts, nested
+    too (named "layers.0", "heads.left", "stages.0.1"; dict keys must be strings, else
+    TypeError). Each is counted once, however often it appears.
     A module in two models carries the names given by the last one to name it.
     """
 
@@ -371,6 +392,11 @@ class Linear(Module):
         for what, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
                 raise ValueError(f"Linear: {what} must be a positive integer, got {n!r}")
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(
+                f"Linear: dtype must be a floating-point type (parameters need gradients), "
+                f"got {np.dtype(dtype)}"
+            )
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         generator = random_generator(rng, "Linear")
@@ -440,7 +466,12 @@ class Sequential(Module):
     def __getitem__(self, index: int | slice) -> Any:
         layers = self._layers()
         if isinstance(index, slice):
-            return Sequential(*layers[index])
+            # (its layers keep the names this model gave them: a slice is a view of the
+            # model, not a new owner, until its own parameters are asked for)
+            part = Sequential()
+            for i, layer in enumerate(layers[index]):
+                object.__setattr__(part, str(i), layer)
+            return part
         if isinstance(index, bool) or not isinstance(index, int | np.integer):
             raise TypeError(
                 f"Sequential: index with an integer or a slice, not {index!r} (a layer by "
