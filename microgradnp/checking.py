@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import Token
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 Index = tuple[int, ...]
+_V = TypeVar("_V")  # what a function moved by finite differences returns
 
 
 # ---------------------------------------------------------------- measuring a difference
@@ -79,7 +80,17 @@ class _Diff:
     failing: int  # how many elements are outside tolerance
 
 
-def _diff(actual: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> _Diff:
+def _diff(
+    actual: np.ndarray,
+    reference: np.ndarray,
+    atol: float,
+    rtol: float,
+    *,
+    rank_by_rel_err: bool = False,
+) -> _Diff:
+    """Compare elementwise. rank_by_rel_err: when some fail, the worst is the failing element
+    with the largest rel err, and max_rel_err is its rel err (so "max rel err X at element I"
+    speaks of one element)."""
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(reference, dtype=np.float64)
     if a.size == 0:
@@ -94,12 +105,17 @@ def _diff(actual: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -
     # the worst element: a failing one before any passing one (a failure involving NaN, whose
     # ratio says nothing, first of all)
     ratio = np.where(bad & ~(ratio > 1), np.inf, ratio)
-    flat = int(np.argmax(ratio))
+    if rank_by_rel_err and bad.any():
+        flat = int(np.argmax(np.where(bad, np.nan_to_num(rel, nan=np.inf), -1.0)))
+        max_rel_err = float(rel.reshape(-1)[flat])
+    else:
+        flat = int(np.argmax(ratio))
+        max_rel_err = float(np.max(rel))
     worst = tuple(int(i) for i in np.unravel_index(flat, a.shape))
     return _Diff(
         ok=not bool(bad.any()),
         max_abs_err=float(np.max(diff)),
-        max_rel_err=float(np.max(rel)),
+        max_rel_err=max_rel_err,
         worst_index=worst,
         actual=float(a.reshape(-1)[flat]),
         reference=float(r.reshape(-1)[flat]),
@@ -230,13 +246,15 @@ def gradcheck(
     are Tensors with requires_grad=True (PyTorch's convention), or, when there are none,
     every floating-point input (JAX's); the others (integer labels, data) are passed
     unchanged. The differentiated ones are copied to float64 (this checks the math, not
-    float32 rounding) and f receives them as Tensors. Each element is moved by ±eps; it passes when
+    float32 rounding) and f receives them as Tensors. Each element x is moved by
+    ±eps * max(1, |x|) (eps is relative for |x| > 1); it passes when
     |reverse - numerical| <= atol + rtol * |numerical|. Costs 2 calls of f per element: for
     small inputs. Leaves every `.grad` alone.
 
     Raises GradcheckError naming each failing input (index and name), its worst element,
     both values and the abs and rel error; a non-finite value (sqrt at 0: reverse mode inf,
-    finite differences NaN) is a failure too, said to be one. Raises ValueError unless
+    finite differences NaN) is a failure too, said to be one, and so is a result cut off
+    from the graph (f returned `.item()`). Raises ValueError unless
     eps > 0, atol >= 0 and rtol >= 0 (all finite).
     """
     _check_options("gradcheck", eps=eps, atol=atol, rtol=rtol)
@@ -262,9 +280,10 @@ def gradcheck(
             raise ValueError(
                 f"gradcheck: f(*inputs) = {value}; gradients can only be checked where f is finite"
             )
-        if isinstance(out, Tensor) and out.requires_grad:
+        connected = isinstance(out, Tensor) and out.requires_grad
+        if connected:
             found = engine.gradients(out, [leaves[i] for i in wrt], create_graph=False)
-        else:  # f does not depend on its inputs
+        else:  # f does not depend on its inputs, or cut its result off the graph
             found = [None] * len(wrt)
     finally:
         restore_mode(token)
@@ -293,26 +312,54 @@ def gradcheck(
     finally:
         restore_mode(token)
     if failures:
-        raise _gradcheck_error(failures, specs, eps, atol, rtol)
+        cut = None if connected else _cut_off(out)
+        raise _gradcheck_error(failures, specs, eps, atol, rtol, cut)
     return True
+
+
+def _cut_off(out: Any) -> str:
+    """Why f's result has no graph, although finite differences say it depends on the inputs."""
+    what = (
+        "a Tensor that does not require grad"
+        if isinstance(out, Tensor)
+        else f"a {type(out).__name__}, not a Tensor"
+    )
+    return (
+        f"gradcheck: f returned {what}, so reverse mode gives 0, yet its value changes with "
+        "the inputs: the result was cut off from the graph on the way (.item(), float(), "
+        ".data, .detach(), np.asarray or mg.no_grad() inside f). Return the Tensor computed "
+        "from the inputs"
+    )
 
 
 def _central_differences(value_at: Callable[[], float], x: np.ndarray, eps: float) -> np.ndarray:
     """d value / d x by central differences, moving each element of x in place (restored)."""
     flat = x.reshape(-1)  # a view: x is a C-contiguous copy we own
-    steps = _moved(value_at, flat, range(flat.size), eps)
-    return np.array([(up - down) / (2 * eps) for up, down in steps]).reshape(x.shape)
+    h = _steps(flat, eps)
+    up_down = np.array(list(_moved(value_at, flat, range(flat.size), h))).reshape(-1, 2)
+    return ((up_down[:, 0] - up_down[:, 1]) / (2 * h)).reshape(x.shape)
+
+
+def _steps(x: np.ndarray, eps: float) -> np.ndarray:
+    """The finite-difference step of each element: eps * max(1, |x|).
+
+    Relative for large values: a fixed step vanishes below their resolution (1e11 + 1e-6 is
+    1e11). A non-finite element (never checked) gets eps.
+    """
+    with np.errstate(invalid="ignore"):
+        return eps * np.where(np.isfinite(x), np.maximum(1.0, np.abs(x)), 1.0)
 
 
 def _moved(
-    value_at: Callable[[], float], flat: np.ndarray, indices: Iterable[int], eps: float
-) -> Iterator[tuple[float, float]]:
-    """(value with flat[j] + eps, value with flat[j] - eps) for each j; flat is restored."""
-    for j in indices:
+    value_at: Callable[[], _V], flat: np.ndarray, indices: Iterable[int], steps: np.ndarray
+) -> Iterator[tuple[_V, _V]]:
+    """(value with flat[j] + h, value with flat[j] - h) for each j, h = steps[k] for the k-th
+    j; flat is restored."""
+    for j, h in zip(indices, steps, strict=True):
         old = flat[j]
-        flat[j] = old + eps
+        flat[j] = old + h
         up = value_at()
-        flat[j] = old - eps
+        flat[j] = old - h
         down = value_at()
         flat[j] = old
         yield up, down
@@ -324,8 +371,10 @@ def _gradcheck_error(
     eps: float,
     atol: float,
     rtol: float,
+    cut: str | None = None,
 ) -> GradcheckError:
-    lines = ["gradcheck: reverse-mode and finite-difference gradients differ"]
+    """The error for the failing inputs; `cut`: why f's result has no graph (None: it has)."""
+    lines = [cut or "gradcheck: reverse-mode and finite-difference gradients differ"]
     for i, d in failures:
         spec = specs[i]
         label = f"input {i}" + (f" ({spec.name!r})" if spec.name else "")
@@ -337,11 +386,15 @@ def _gradcheck_error(
             f"{_err(abs_err)}, rel err {_err(rel_err)}); {d.failing} of "
             f"{max(1, int(np.prod(shape)))} elements differ{_non_finite_note(d, eps)}"
         )
-    lines.append(
-        f"  (tolerance atol={atol:g} + rtol={rtol:g} * |finite difference|, eps={eps:g}). "
-        "If an input is within eps of a kink (relu, abs, max, clip), move it away; otherwise "
-        "a gradient is wrong: mg.check_graph(f(*inputs)) points at the op with the wrong VJP"
-    )
+    tolerance = f"  (tolerance atol={atol:g} + rtol={rtol:g} * |finite difference|, eps={eps:g})"
+    if cut is not None:
+        lines.append(tolerance)
+    else:
+        lines.append(
+            f"{tolerance}. If an input is within eps * max(1, |input|) of a kink (relu, abs, "
+            "max, clip), move it away; otherwise a gradient is wrong: "
+            "mg.check_graph(f(*inputs)) points at the op with the wrong VJP"
+        )
     i, d = failures[0]
     return GradcheckError(
         "\n".join(lines),
@@ -359,10 +412,16 @@ def _non_finite_note(d: _Diff, eps: float) -> str:
     """Why a failure at a non-finite value need not mean wrong gradient code ("" if none)."""
     if math.isfinite(d.actual) and math.isfinite(d.reference):
         return ""
+    if math.isfinite(d.reference):  # f is finite around the point (f itself is checked)
+        return (
+            f"; reverse mode is {_non_finite_kinds(np.array(d.actual))} where f and its finite "
+            "differences are finite: a VJP overflows inside (inf/inf or 0 * inf), unless f "
+            "has a kink here"
+        )
     return (
         f"; a non-finite value there: f is not differentiable at this point, or not finite "
-        f"within eps={eps:g} of it (the edge of a domain, such as sqrt or log at 0); check at a "
-        "point inside the domain"
+        f"within eps * max(1, |input|) (eps={eps:g}) of it (the edge of a domain, such as sqrt "
+        "or log at 0); check at a point inside the domain"
     )
 
 
@@ -388,8 +447,8 @@ class ArgCheck:
     shape: Index
     ok: bool  # every checked element agrees (also when none could be checked)
     max_abs_err: float  # over the checked elements
-    max_rel_err: float
-    worst_index: Index
+    max_rel_err: float  # over the failing elements (all checked ones when none fails)
+    worst_index: Index  # where max_rel_err is (when ok: the element closest to failing)
     vjp: float  # the VJP's value at worst_index
     numerical: float  # the finite-difference value there
     checked: int  # elements compared (of a random sample when the argument is large)
@@ -409,7 +468,7 @@ class NodeCheck:
     error: str | None  # the VJP (or the forward) raised, or returned a wrong shape
     name: str | None  # the output tensor's name, if it has one
     trace: SourceLocation | None  # where the op was created (under detect_anomaly)
-    n_args: int  # how many positional arguments the op has
+    n_args: int  # how many of the op's arguments are arrays (Tensors or ndarrays)
     skipped: str | None = None  # why the op was not checked (not an error)
 
     @property
@@ -451,7 +510,17 @@ class NodeCheck:
         status = self.status
         found = []
         for a in self.args:
-            if not a.ok:
+            if a.ok:
+                continue
+            if not math.isfinite(a.vjp):
+                found.append(
+                    f"VJP wrong{self._which(a, 'for')}: it gives "
+                    f"{_non_finite_kinds(np.array(a.vjp))} at {_where(a.worst_index)}, where "
+                    f"the op's values and finite differences ({_num(a.numerical)}) are finite: "
+                    "an overflow inside the VJP (inf/inf, 0 * inf)? Compute it in a form that "
+                    "stays finite (from ans, say)"
+                )
+            else:
                 found.append(
                     f"VJP wrong{self._which(a, 'for')}, max rel err {_err(a.max_rel_err)} (at "
                     f"{_where(a.worst_index)}: VJP {_num(a.vjp)}, finite differences "
@@ -475,7 +544,8 @@ class NodeCheck:
         return found
 
     def _which(self, a: ArgCheck, preposition: str) -> str:
-        """Names the argument (" for argument 1 (3, 4)") when the op has several, else ""."""
+        """Names the argument (" for argument 1 (3, 4)") when the op has several arrays, else
+        "" (x.sum() records its axis as an argument too)."""
         return f" {preposition} argument {a.position} {a.shape}" if self.n_args > 1 else ""
 
 
@@ -544,16 +614,17 @@ def check_graph(
     Each op is checked alone, at the values it was recorded with (copied to float64): its
     VJP, given a random cotangent `g` (from `rng`), must equal the finite-difference
     gradient of sum(g * op(args)) with respect to each argument that requires grad. An
+    element x is moved by ±eps * max(1, |x|) (eps is relative for |x| > 1). An
     element also passes when the VJP's value lies between the one-sided differences (a
     kink: any subgradient there is a valid convention). Arguments with more than
     `max_elements` elements are checked on a random sample of that many.
 
     Finite differences cannot check an element where a non-finite value takes part: the
-    input there, the outputs it feeds (NaN/inf outputs get no cotangent; log at 0), the
-    finite differences (sqrt at 0) or the VJP. Such elements are reported, not failed: the op's
+    input there, the outputs it feeds (NaN/inf outputs get no cotangent; log at 0) or the
+    finite differences (sqrt at 0). Such elements are reported, not failed: the op's
     status is "partly checked" (the other elements are checked as usual) or "not checked"
     (none could be), `report.unchecked_nodes()` lists them, and `report.ok` (no VJP found
-    wrong) is not affected.
+    wrong) is not affected. A NaN/inf VJP where all of these are finite is wrong.
 
     Ops are numbered as in graph pictures (op #1 is computed first). The graph must not
     have been freed: check before `backward()`, or pass `retain_graph=True` to it. Raises
@@ -607,8 +678,9 @@ def _check_node(
     vals = [_float64(a) for a in args]
 
     def result(checks: list[ArgCheck], error: str | None, skipped: str | None = None) -> NodeCheck:
+        n_arrays = sum(isinstance(a, Tensor | np.ndarray) for a in args)
         return NodeCheck(
-            number, op.name, t.shape, tuple(checks), error, t.name, node.trace, len(args), skipped
+            number, op.name, t.shape, tuple(checks), error, t.name, node.trace, n_arrays, skipped
         )
 
     # VJPs see plain arrays and return plain arrays, as during an ordinary backward.
@@ -627,9 +699,9 @@ def _check_node(
             g_bad = np.where(bad_out, g, 0.0) if bad_out.any() else None
             g = np.where(bad_out, 0.0, g)
 
-            def value() -> float:  # sum(g * op(args)), at once: op may return a view of x
-                out = np.asarray(op.fun(*vals, **kwargs), dtype=np.float64)
-                return float(np.vdot(g, out if g_bad is None else np.where(bad_out, 0.0, out)))
+            def value() -> np.ndarray:  # a copy: op may return a view of the x we move
+                out = np.array(op.fun(*vals, **kwargs), dtype=np.float64)
+                return out if g_bad is None else np.where(bad_out, 0.0, out)
 
             h = (
                 eps
@@ -649,7 +721,7 @@ def _check_node(
                     return result(checks, f"VJP error: {type(err).__name__}: {err}")
                 checks.append(
                     _check_arg(
-                        i, vals[i], value, vjp, feeds_bad, ans, h, atol, rtol, rng, max_elements
+                        i, vals[i], value, g, vjp, feeds_bad, ans, h, atol, rtol, rng, max_elements
                     )
                 )
     except Exception as err:
@@ -681,22 +753,24 @@ def _local_vjp(
 def _check_arg(
     i: int,
     x: np.ndarray,
-    value: Callable[[], float],
+    value: Callable[[], np.ndarray],
+    g: np.ndarray,
     vjp: np.ndarray,
     feeds_bad: np.ndarray,
     ans: np.ndarray,
-    h: float,
+    eps: float,
     atol: float,
     rtol: float,
     rng: np.random.Generator,
     max_elements: int,
 ) -> ArgCheck:
-    """Argument i (x, which value() reads) of one op: its VJP against finite differences.
+    """Argument i (x, which value() reads) of one op: its VJP (for cotangent g) against
+    finite differences of sum(g * op(args)).
 
-    value() is sum(g * op(args)) over the op's finite outputs (`ans`); feeds_bad marks the
+    value() is op(args) with its non-finite outputs (`ans`) set to 0; feeds_bad marks the
     elements of x that feed a non-finite one. An element where a non-finite value takes
     part, or that only feeds non-finite outputs, is counted as unchecked (with the reason),
-    not compared.
+    not compared. A NaN/inf VJP where all of these are finite is wrong.
     """
     shape = np.shape(x)
     size = int(np.prod(shape))
@@ -707,12 +781,15 @@ def _check_arg(
     x_picked = flat_x[picked]  # a copy, taken before the elements are moved
 
     centre = value()
+    h = _steps(x_picked, eps)
     central = np.empty(len(picked))
     lo = np.empty(len(picked))
     hi = np.empty(len(picked))
+    # The outputs are differenced before they are weighted and summed: sums of large
+    # outputs would lose the small change to rounding.
     for k, (up, down) in enumerate(_moved(value, flat_x, picked, h)):
-        central[k] = (up - down) / (2 * h)
-        forward, backward = (up - centre) / h, (centre - down) / h
+        central[k] = np.vdot(g, up - down) / (2 * h[k])
+        forward, backward = np.vdot(g, up - centre) / h[k], np.vdot(g, centre - down) / h[k]
         lo[k], hi[k] = min(forward, backward), max(forward, backward)
     analytic = vjp.reshape(-1)[picked]
     tol = atol + rtol * np.abs(central)
@@ -724,15 +801,18 @@ def _check_arg(
     # An element that feeds a non-finite output, and nothing the finite ones see (both sides
     # 0 or non-finite), was compared vacuously: it is unchecked, like one involving NaN/inf.
     silent = (~np.isfinite(analytic) | (analytic == 0)) & (~np.isfinite(central) | (central == 0))
+    feeds_bad = feeds_bad.reshape(-1)[picked]
     causes = [  # in the order a reason is given for an element
         ("the input is", ~np.isfinite(x_picked), x_picked),
-        ("its output is", feeds_bad.reshape(-1)[picked] & silent, ans),
+        ("its output is", feeds_bad & silent, ans),
         ("finite differences are", ~np.isfinite(central), central),
-        ("the VJP is", ~np.isfinite(analytic), analytic),
+        # only beside a non-finite output (A @ B with an inf in B: 0 * inf in the VJP); where
+        # every value is finite, a NaN/inf VJP is compared, and wrong
+        ("the VJP is", ~np.isfinite(analytic) & feeds_bad, analytic),
     ]
     unchecked = np.logical_or.reduce([mask for _, mask, _ in causes])
     keep = ~unchecked
-    d = _diff(analytic[keep], reference[keep], atol, rtol)
+    d = _diff(analytic[keep], reference[keep], atol, rtol, rank_by_rel_err=True)
     if keep.any():
         k, vjp_there, numerical_there = d.worst_index[0], d.actual, d.reference
         flat_worst = int(picked[keep][k])
@@ -758,7 +838,7 @@ def _check_arg(
 
 def _why_unchecked(causes: list[tuple[str, np.ndarray, np.ndarray]], unchecked: np.ndarray) -> str:
     """Each unchecked element's first cause, counted: "finite differences are NaN there", or
-    "the input is -inf at 1, its output is -inf at 2" ("" when none is unchecked)."""
+    "the input is -inf at 1 element, its output is -inf at 2 elements" ("" when none is)."""
     left = unchecked.copy()
     found: list[tuple[str, int]] = []
     for phrase, mask, values in causes:
@@ -770,7 +850,7 @@ def _why_unchecked(causes: list[tuple[str, np.ndarray, np.ndarray]], unchecked: 
             left &= ~here
     if len(found) == 1:
         return f"{found[0][0]} there"
-    return ", ".join(f"{text} at {n}" for text, n in found)
+    return ", ".join(f"{text} at {n} element{'s' * (n > 1)}" for text, n in found)
 
 
 # ---------------------------------------------------------------- compare_grads

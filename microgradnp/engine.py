@@ -18,6 +18,7 @@ but distinct live objects never share a hash, so a lookup never calls it).
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -51,18 +52,30 @@ def backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False) -> N
     _walk(root, g0, retain_graph=retain_graph, create_graph=False, targets=None)
 
 
-def gradients(root: Tensor, targets: list[Tensor], *, create_graph: bool) -> list[Any]:
+def gradients(
+    root: Tensor, targets: list[Tensor], *, create_graph: bool, made_at: int | None = None
+) -> list[Any]:
     """d(root)/d(target) for each target (None where root does not depend on it).
 
     Touches no `.grad`; retains the graph. With `create_graph` the gradients are Tensors
     recorded as functions of the graph's inputs, so they can be differentiated again.
+    `made_at`: a `sequence_number()` taken before the targets were made; nodes recorded
+    earlier cannot depend on them, so one that backward() freed is a constant here (a
+    tensor f closes over, whose graph was used up), not an error.
     """
     g0: Any = _root_grad(root, None, "grad")
     if create_graph:
         g0 = root._wrap(g0)
     if root._node is None:  # the output is one of the inputs
         return [g0 if t is root else None for t in targets]
-    found = _walk(root, g0, retain_graph=True, create_graph=create_graph, targets=targets)
+    found = _walk(
+        root,
+        g0,
+        retain_graph=True,
+        create_graph=create_graph,
+        targets=targets,
+        freed_ok_before=0 if made_at is None else made_at,
+    )
     return [found.get(t) for t in targets]
 
 
@@ -95,7 +108,11 @@ def topological_order(root: Tensor, *, allow_freed: bool = False) -> list[Tensor
     (inputs first): op #1 is its last entry. A node freed by backward() raises, unless
     `allow_freed` (then it counts as having no inputs).
     """
-    uses = _count_uses(root, allow_freed)
+    return _order(root, math.inf if allow_freed else 0)
+
+
+def _order(root: Tensor, freed_ok_before: float) -> list[Tensor]:
+    uses = _count_uses(root, freed_ok_before)
     order = []
     ready = [root]
     while ready:
@@ -109,15 +126,19 @@ def topological_order(root: Tensor, *, allow_freed: bool = False) -> list[Tensor
 # Count how many recorded ops use each tensor; a tensor is ready once all its users are done.
 
 
-def _count_uses(root: Tensor, allow_freed: bool = False) -> dict[Tensor, int]:
-    """For each recorded tensor that root depends on: how many recorded ops use it."""
+def _count_uses(root: Tensor, freed_ok_before: float = 0) -> dict[Tensor, int]:
+    """For each recorded tensor that root depends on: how many recorded ops use it.
+
+    A node freed by backward() raises, unless it was recorded before `freed_ok_before`
+    (a sequence number): then it counts as having no inputs.
+    """
     uses: dict[Tensor, int] = {}
     stack = [root]
     while stack:
         node: Node = stack.pop()._node  # type: ignore[assignment]
         args = node.args
         if args is None:
-            if allow_freed:
+            if node.seq < freed_ok_before:
                 continue
             raise RuntimeError(
                 f"backward: the graph through this {node.op.name} was already freed by an "
@@ -153,8 +174,8 @@ def _on_path_to(order: list[Tensor], targets: list[Tensor]) -> set[Tensor]:
     """The tensors in `order` (and the targets) from which some target is reachable."""
     needed = set(targets)
     for t in reversed(order):  # inputs before the tensors computed from them
-        node: Node = t._node  # type: ignore[assignment]
-        if any(node.args[i] in needed for i in node.parents):  # type: ignore[index]
+        args = t._node.args  # type: ignore[union-attr]
+        if args is not None and any(args[i] in needed for i in t._node.parents):  # type: ignore[union-attr]
             needed.add(t)
     return needed
 
@@ -179,12 +200,17 @@ def _root_grad(root: Tensor, grad: Any, caller: str) -> np.ndarray:
             )
         return np.ones(root.data.shape, root.data.dtype)  # (ones_like: slower, same array)
     try:
-        g = np.asarray(values_of(grad), dtype=root.dtype)
-    except (TypeError, ValueError):
+        g = values_of(grad)
+    except (TypeError, ValueError):  # (a ragged list)
+        g = np.empty(0, dtype=object)
+    if g.dtype.kind not in "biuf":  # (complex too: casting would drop the imaginary part)
+        what = type(grad).__name__
+        if g.dtype.kind in "cUS" and not isinstance(grad, str):
+            what += f" of dtype {g.dtype}"
         raise TypeError(
-            f"{caller}: grad must be an array of numbers of shape {root.shape}, got "
-            f"{type(grad).__name__}"
-        ) from None
+            f"{caller}: grad must be an array of real numbers of shape {root.shape}, got {what}"
+        )
+    g = g.astype(root.dtype, copy=False)
     if g.shape != root.shape:
         raise ValueError(
             f"{caller}: grad has shape {g.shape} but the output has shape {root.shape}; "
@@ -200,12 +226,16 @@ def _walk(
     retain_graph: bool,
     create_graph: bool,
     targets: list[Tensor] | None,
+    freed_ok_before: float = 0,
 ) -> dict[Tensor, Any]:
     """Propagate g0 from root to the leaves; returns the gradients of `targets`, if given
     (else accumulates into the leaves' .grad). The loop runs once per recorded op, so it is
-    written out in one place rather than split into helpers (about half the cost)."""
-    uses = _count_uses(root)
-    needed = None if targets is None else _on_path_to(topological_order(root), targets)
+    written out in one place rather than split into helpers (about half the cost). Freed
+    nodes recorded before `freed_ok_before` are constants (see `gradients`)."""
+    uses = _count_uses(root, freed_ok_before)
+    needed = None
+    if targets is not None:
+        needed = _on_path_to(_order(root, freed_ok_before), targets)
     target_set = set() if targets is None else set(targets)
     found: dict[Tensor, Any] = {}  # gradients of the targets
     pending: dict[Tensor, Any] = {root: g0}  # summed gradients of tensors not yet processed
@@ -222,7 +252,8 @@ def _walk(
             t = ready.pop()
             node: Node = t._node  # type: ignore[assignment]
             op, args = node.op, node.args
-            assert args is not None  # (_count_uses raised for freed nodes)
+            if args is None:  # freed, and a constant here (_count_uses raised otherwise)
+                continue
             g = pending.pop(t, None)  # None: no path from root reached t with a gradient
             if g is not None and (needed is None or t in needed):
                 if node.saved is not None:
@@ -235,7 +266,9 @@ def _walk(
                 wanted = node.parents
                 if needed is not None:
                     wanted = tuple(i for i in wanted if args[i] in needed)
-                if create_graph:  # Tensors in, so the VJPs record their own graph
+                if not wanted:  # (a target whose own inputs lead to no target)
+                    grads = []
+                elif create_graph:  # Tensors in, so the VJPs record their own graph
                     grads = _recorded_vjps(op, wanted, g, t, args, node.kwargs)
                 else:  # plain arrays in: NumPy only
                     grads = call_vjps(op, wanted, g, node.ans, node.vals, node.kwargs)  # type: ignore[arg-type]

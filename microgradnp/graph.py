@@ -363,7 +363,8 @@ def _refuse_if_too_big(root: Tensor, max_nodes: int, collapse: bool) -> None:
         if not (collapse and node.scope is not None):
             count += 1
             if count > limit:
-                found = f"over {limit} ops, each drawn with its result"
+                ops = "1 op" if count == 1 else f"{count} ops"
+                found = f"at least {ops}, each drawn with its result: {2 * count} nodes or more"
                 raise _too_big_error(found, max_nodes, collapse)
         args = node.args or ()  # freed by backward(): nothing more to walk
         for i in node.parents if args else ():

@@ -18,7 +18,7 @@ import builtins
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -163,11 +163,21 @@ def _clip_vjp_x(g: Any, ans: Any, x: Any, min: Any = None, max: Any = None) -> A
     return g
 
 
-clip.defvjp(
-    _clip_vjp_x,
-    lambda g, ans, x, min=None, max=None: g * (x < min),
-    lambda g, ans, x, min=None, max=None: g * (x > max),
-)
+def _clip_vjp_min(g: Any, ans: Any, x: Any, min: Any = None, max: Any = None) -> Any:
+    if max is None:
+        return g * (x < min)
+    low, high = values_of(min), values_of(max)  # (where min > max, max is the result)
+    return g * ((values_of(x) < low) & (low <= high))
+
+
+def _clip_vjp_max(g: Any, ans: Any, x: Any, min: Any = None, max: Any = None) -> Any:
+    if min is None:
+        return g * (x > max)
+    low, high = values_of(min), values_of(max)
+    return g * ((values_of(x) > high) | (low > high))
+
+
+clip.defvjp(_clip_vjp_x, _clip_vjp_min, _clip_vjp_max)
 
 
 # ---------------------------------------------------------------- not differentiable
@@ -300,17 +310,29 @@ def _saturating_source(x: Any) -> str | None:
                 inner = sorted(_op_name(a) or "" for a in second.args or ())
                 return "sigmoid" if inner == ["", "exp"] else None
             return None
-        if name == "sub":  # 1 - p
-            if first is not None:
+        if name == "sub":  # 1 - p (not 2 - p, which stays away from 0)
+            if first is not None or not _all_near(args[0], 1.0):
                 return None
             node, complement = second, True
-        elif name == "clip" or second is None:  # clip(p, ...), p + eps, max(p, eps)
+        elif name == "clip":  # clip(p, eps, ...)
+            if len(args) > 1 and args[1] is not None and not _all_near(args[1], 0.0):
+                return None
             node = first
-        elif first is None:  # eps + p, max(eps, p)
-            node = second
-        else:
+        elif (first is None) == (second is None):
             return None
+        else:  # p + eps, max(p, eps), min(p, c) (not p + 1 or max(p, 0.5))
+            constant = args[0] if first is None else args[1]
+            if name != "minimum" and not _all_near(constant, 0.0):
+                return None
+            node = first if second is None else second
     return None
+
+
+def _all_near(value: Any, target: float) -> bool:
+    """Whether a constant operand is everywhere within 0.1 of target (an epsilon, or 1)."""
+    if isinstance(value, int | float):  # (the common case: no array made)
+        return builtins.abs(value - target) <= 0.1
+    return bool(np.all(np.abs(values_of(value) - target) <= 0.1))
 
 
 # Frames an op call from user code passes through on its way to a lint.
@@ -490,6 +512,8 @@ min.defvjp(_extreme_vjp)
 
 def _finite_max(x: np.ndarray, axis: Axis) -> np.ndarray:
     """max(x, axis, keepdims=True), ±inf replaced by 0: the shift that keeps exp(x - m) exact."""
+    if x.size == 0:  # (no max over an empty axis, and nothing to shift)
+        return np.zeros(np.sum(x, axis=axis, keepdims=True).shape)
     m = x.max(axis=axis, keepdims=True)
     return np.where(np.isfinite(m), m, 0.0)
 
@@ -535,6 +559,16 @@ log_softmax.defvjp(lambda g, ans, x, axis=-1: g - exp(ans) * g.sum(axis=axis, ke
 # ---------------------------------------------------------------- shapes
 
 
+@primitive(saves_inputs=False)
+def identity(x: Any) -> np.ndarray:
+    """A copy of x, recorded as an op of its own: a new node standing for x (mg.grad
+    differentiates with respect to one, so that x used elsewhere stays apart)."""
+    return np.array(x, copy=True)
+
+
+identity.defvjp(lambda g, ans, x: g)
+
+
 @primitive
 def reshape(x: Any, shape: int | Sequence[int]) -> np.ndarray:
     """x with a new shape of the same size (one entry may be -1)."""
@@ -560,10 +594,10 @@ transpose.defvjp(_transpose_vjp, None)
 
 
 @primitive
-def broadcast_to(x: Any, shape: Sequence[int]) -> np.ndarray:
+def broadcast_to(x: Any, shape: int | Sequence[int]) -> np.ndarray:
     """x broadcast to `shape`: a read-only view (or, when x is one number and the result
     small, a new array: filling it is several times faster than making the view)."""
-    shape = tuple(shape)
+    shape = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
     if getattr(x, "size", 1) == 1 and np.ndim(x) <= len(shape) and math.prod(shape) <= 4096:
         return np.full(shape, x)
     try:
@@ -600,6 +634,8 @@ broadcast_to.defvjp(lambda g, ans, x, shape: sum_to(g, np.shape(x)), None)
 def _check_joinable(name: str, arrays: tuple[Any, ...], axis: int, same_axis: bool) -> None:
     if not arrays:
         raise ValueError(f"{name}: needs at least one tensor")
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"{name}: axis must be an integer, got {axis!r}")
     shapes = [np.shape(a) for a in arrays]
     first = shapes[0]
     if not same_axis and not first:
@@ -646,9 +682,20 @@ def _concatenate_vjp(g: Any, ans: Any, *arrays: Any, axis: int = 0) -> tuple[Any
     return tuple(grads)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing axis (None: flattened, one after another, as NumPy)."""
+    _check_sequence("concatenate", tensors)
+    if axis is None:
+        return _concatenate(*(reshape(t, (-1,)) for t in tensors), axis=0)
     return _concatenate(*tensors, axis=axis)
+
+
+def _check_sequence(name: str, tensors: Any) -> None:
+    if is_tensor(tensors) or not isinstance(tensors, Iterable) or isinstance(tensors, str):
+        raise TypeError(
+            f"{name}: expected a list or tuple of tensors, got {type(tensors).__name__}; "
+            f"e.g. mg.{name}([a, b])"
+        )
 
 
 @primitive(saves_inputs=False)
@@ -665,6 +712,7 @@ def _stack_vjp(g: Any, ans: Any, *arrays: Any, axis: int = 0) -> tuple[Any, ...]
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors of equal shape along a new axis."""
+    _check_sequence("stack", tensors)
     return _stack(*tensors, axis=axis)
 
 
@@ -710,6 +758,11 @@ scatter_add.defvjp(lambda g, ans, values, index, *, shape: getitem(g, index), No
 
 
 def _check_matmul(a: Any, b: Any) -> None:
+    for side, x in (("left", a), ("right", b)):
+        if type(x) is not np.ndarray and np.asarray(x).dtype.kind not in "biuf":
+            raise TypeError(
+                f"matmul: the {side} operand is a {type(x).__name__}, not an array of numbers"
+            )
     sa = a.shape if type(a) is np.ndarray else np.shape(a)
     sb = b.shape if type(b) is np.ndarray else np.shape(b)
     if not sa or not sb:
@@ -741,7 +794,7 @@ def matmul(a: Any, b: Any) -> np.ndarray:
     """Matrix product a @ b, with NumPy's rules for 1-d operands and stacks of matrices."""
     try:
         return np.multiply(a, b) if _outer_product(a, b) else np.matmul(a, b)
-    except ValueError:
+    except (ValueError, TypeError):
         _check_matmul(a, b)  # raises the explanation (checked only on failure: it is cheap
         raise  # next to a big product, not next to a small one)
 
@@ -789,7 +842,7 @@ def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m), or (k,) @ (k,) -> ()
         return a.reshape((-1, 1)) * g.reshape((*g.shape[:-1], 1, -1)) if b.ndim > 1 else g * a
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
-        return g.reshape(-1) @ a.reshape((-1, a.shape[-1]))
+        return g.reshape(-1) @ a.reshape((g.size, a.shape[-1]))  # (not -1: k may be 0)
     return _matmul(_mT(a), g)
 
 

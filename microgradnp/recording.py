@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar, Token
@@ -231,10 +232,21 @@ class Node:
     `ans` to None once used, unless asked to retain the graph. `scope` is the nn.Module call
     the op was recorded in; `trace` (under detect_anomaly) where in the user's code it was
     created; `saved` the leaf tensors among the arguments, locked while the node needs them
-    (see SavedLeaves).
+    (see SavedLeaves); `seq` when it was recorded (see `sequence_number`).
     """
 
-    __slots__ = ("op", "args", "vals", "ans", "kwargs", "parents", "scope", "trace", "saved")
+    __slots__ = (
+        "op",
+        "args",
+        "vals",
+        "ans",
+        "kwargs",
+        "parents",
+        "scope",
+        "trace",
+        "saved",
+        "seq",
+    )
 
     def __init__(
         self,
@@ -255,6 +267,16 @@ class Node:
         self.scope = scope
         self.trace: Any = None
         self.saved: SavedLeaves | None = None
+        self.seq = next(_SEQUENCE)
+
+
+# Numbers nodes in the order they are recorded (next() on it is atomic under the GIL).
+_SEQUENCE = itertools.count()
+
+
+def sequence_number() -> int:
+    """A number greater than every recorded node's `seq`, and smaller than every later one's."""
+    return next(_SEQUENCE)
 
 
 # Graphs in several threads can save the same leaf (a model's weights): its count of saving

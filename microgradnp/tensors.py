@@ -548,7 +548,7 @@ class Tensor:
             return ops.transpose(self)
         return ops.transpose(self, axes[0] if len(axes) == 1 else axes)
 
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+    def broadcast_to(self, shape: int | Sequence[int]) -> Tensor:
         return ops.broadcast_to(self, shape)
 
     def astype(self, dtype: Any) -> Tensor:

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
-from .recording import is_grad_enabled, restore_mode, switch_mode, values_of
+from . import engine, ops
+from .recording import is_grad_enabled, restore_mode, sequence_number, switch_mode, values_of
 from .tensors import Tensor
 
 # How many grad transforms are running in this context: inside one, gradients must be
@@ -54,10 +54,16 @@ def value_and_grad(
 
     With `has_aux`, it returns `((value, aux), gradient)`, as JAX does.
     """
-    single = isinstance(argnums, int)
-    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not positions or not all(isinstance(i, int) for i in positions):
+    single = isinstance(argnums, int | np.integer)
+    try:
+        given: tuple[Any, ...] = (argnums,) if single else tuple(argnums)  # type: ignore[arg-type]
+    except TypeError:  # (not iterable)
+        given = ()
+    if not given or not all(
+        isinstance(i, int | np.integer) and not isinstance(i, bool) for i in given
+    ):
         raise TypeError(f"grad: argnums must be an int or a tuple of ints, got {argnums!r}")
+    positions = tuple(int(i) for i in given)
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -78,19 +84,20 @@ def value_and_grad(
             or any(isinstance(args[i], Tensor) and args[i].requires_grad for i in positions)
         )
         args = list(args)  # type: ignore[assignment]
-        targets = [_as_target(args[i], i) for i in positions]
-        for i, t in zip(positions, targets, strict=True):
-            args[i] = t  # type: ignore[index]
+        made_at = sequence_number()
         depth = _DEPTH.set(_DEPTH.get() + 1)
         mode = switch_mode(grad_enabled=True)  # a transform, like JAX's: not off under no_grad
         try:
+            targets = [_as_target(args[i], i, recording) for i in positions]
+            for i, t in zip(positions, targets, strict=True):
+                args[i] = t  # type: ignore[index]
             out = f(*args, **kwargs)
             if has_aux and not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError("grad: with has_aux=True, f must return a (value, aux) pair")
             value, aux = out if has_aux else (out, None)
             _check_scalar(value)
             if isinstance(value, Tensor) and value.requires_grad:
-                grads = engine.gradients(value, targets, create_graph=recording)
+                grads = engine.gradients(value, targets, create_graph=recording, made_at=made_at)
             else:  # f does not depend on its arguments
                 grads = [None] * len(targets)
         finally:
@@ -106,10 +113,13 @@ def value_and_grad(
     return value_and_grad_f
 
 
-def _as_target(x: Any, position: int) -> Tensor:
-    """The tensor to differentiate with respect to, for argument `x`."""
-    if isinstance(x, Tensor) and x.requires_grad:
-        return x  # being differentiated already (an outer transform): stay connected
+def _as_target(x: Any, position: int, recording: bool) -> Tensor:
+    """The tensor to differentiate with respect to, for argument `x`: a new one, so that x
+    used elsewhere (closed over by f, or passed twice) is not differentiated with it."""
+    if recording and isinstance(x, Tensor) and x.requires_grad:
+        # x is being differentiated (by an outer transform, or the caller's backward): a
+        # new node standing for x keeps the result connected to it
+        return ops.identity(x)
     data = values_of(x)
     shared = isinstance(x, np.ndarray | Tensor)  # (else a number or list: a new array)
     if data.dtype.kind in "biu" and not shared:

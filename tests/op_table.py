@@ -199,6 +199,12 @@ def _cases() -> list[OpCase]:
             ((3, 4), (4,), (3, 1)),
         ),
         OpCase(
+            "clip crossing bounds",  # where min > max, max is the result (as in NumPy)
+            lambda x, lo, hi: mg.clip(x, lo + 1.0, hi - 1.0),
+            lambda xp, x, lo, hi: xp.minimum(xp.maximum(x, lo + 1.0), hi - 1.0),
+            ((3, 4), (4,), (3, 1)),
+        ),
+        OpCase(
             "reshape",
             lambda x: mg.reshape(x, (4, 3)),
             lambda xp, x: xp.reshape(x, (4, 3)),
@@ -244,6 +250,18 @@ def _cases() -> list[OpCase]:
             lambda a, b, c: mg.concatenate([a, b, c], axis=-1),
             lambda xp, a, b, c: xp.concatenate([a, b, c], axis=-1),
             ((2, 3), (2, 1), (2, 2)),
+        ),
+        OpCase(
+            "concatenate axis None",  # flattened first, as in NumPy
+            lambda a, b: mg.concatenate([a, b], axis=None),
+            lambda xp, a, b: xp.concatenate([xp.reshape(a, (-1,)), xp.reshape(b, (-1,))]),
+            ((2, 3), (4,)),
+        ),
+        OpCase(
+            "broadcast_to an int shape",
+            lambda x: mg.broadcast_to(x, 4),
+            lambda xp, x: x * xp.ones(4),
+            ((1,),),
         ),
         OpCase(
             "stack axis 0",

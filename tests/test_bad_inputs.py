@@ -210,6 +210,25 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.matmul(np.ones((2, 3)), T(4, 5)), ("inner dimensions 3 and 4 differ",)
 
 
+@row("x @ None")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: T(2, 3) @ None
+    yield lambda: None @ T(2, 3), ("matmul: the left operand is a NoneType",)
+    yield lambda: mg.matmul(T(2, 3), "abc"), ("the right operand is a str",)
+
+
+@row("mg.concatenate(x)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.concatenate(T(2, 2))
+    yield lambda: mg.stack(3), ("stack: expected a list or tuple of tensors, got int",)
+
+
+@row("mg.stack([a, b], axis=None)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.stack([T(2), T(2)], axis=None)
+    yield lambda: mg.concatenate([T(2), T(2)], axis=1.0), ("axis must be an integer, got 1.0",)
+
+
 @row("mg.tensor(2.0) @ x")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.tensor(2.0) @ T(3)
@@ -380,6 +399,7 @@ def _(tmp: Path) -> Iterable[Case]:
 @row('y.backward("abc")')
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: T(3).exp().backward("abc")
+    yield lambda: T(3).exp().backward(np.ones(3) * 1j), ("got ndarray of dtype complex128",)
 
 
 @row("loss.backward(); loss.backward()")

@@ -253,6 +253,23 @@ def test_gradients_of_empty_tensors_are_empty_arrays_of_their_shape() -> None:
     assert np.array_equal(W.grad, np.zeros((3, 2)))
 
 
+def test_a_product_over_an_empty_axis_and_the_softmax_family_of_an_empty_axis() -> None:
+    a = mg.tensor(np.ones((2, 0)), requires_grad=True)
+    b = mg.tensor(np.ones(0), requires_grad=True)
+    out = a @ b  # an empty sum: zeros, whose gradients are empty
+    assert np.array_equal(out.data, np.zeros(2))
+    out.sum().backward()
+    assert a.grad.shape == (2, 0) and b.grad.shape == (0,)
+    x = mg.tensor(np.ones((0, 3)), requires_grad=True)
+    with np.errstate(divide="ignore"):  # log(0): the log of an empty sum is -inf (PyTorch's)
+        lse = mg.logsumexp(x, axis=0)
+        assert np.array_equal(lse.data, np.full(3, -np.inf))
+        assert mg.log_softmax(x, axis=0).shape == (0, 3)
+    assert mg.softmax(x, axis=0).shape == (0, 3)
+    mg.softmax(x, axis=0).sum().backward()
+    assert x.grad.shape == (0, 3)
+
+
 # ---------------------------------------------------------------- float32 end to end
 
 

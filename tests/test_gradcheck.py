@@ -196,6 +196,46 @@ def test_gradcheck_fails_when_a_vjp_forgets_an_input() -> None:
     assert info.value.reverse == 0.0 and info.value.numerical == pytest.approx(2.0)
 
 
+def test_gradcheck_moves_large_inputs_by_a_relative_step() -> None:
+    # One ulp of 1e11 is 1.5e-5: moved by a fixed 1e-6, x would not change at all (finite
+    # differences 0); moved by eps * |x|, it does.
+    x = np.array([1e11, -3e11])
+    assert gradcheck(lambda t: (t * 1.0).sum(), x) is True
+    assert gradcheck(lambda t: (t * t).sum() / 1e11, x) is True  # 2 x / 1e11: 2 and -6
+    # times' VJP is right for a (g * b) and wrong for b (2 g a): only b fails, measured
+    # against the true derivative d/db sum(a * b) = a
+    a, b = np.array([1e11, 2e11]), np.array([3.0, -4.0])
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x, y: times(x, y).sum(), a, b)
+    err = info.value
+    assert err.input_index == 1 and "input 0" not in str(err)
+    assert err.numerical == pytest.approx(a[err.index], rel=1e-9)
+    assert err.reverse == pytest.approx(2 * a[err.index], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("cut", "returned"),
+    [
+        (lambda y: y.item(), "a float, not a Tensor"),
+        (lambda y: y.detach(), "a Tensor that does not require grad"),
+    ],
+    ids=["item", "detach"],
+)
+def test_gradcheck_says_when_f_cut_its_result_off_the_graph(cut, returned) -> None:
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda t: cut((t * t).sum()), np.ones(3))
+    err = info.value
+    assert err.reverse == 0.0 and err.numerical == pytest.approx(2.0)  # d/dt sum(t * t)
+    message = str(err)
+    assert message.startswith(
+        f"gradcheck: f returned {returned}, so reverse mode gives 0, yet its value changes "
+        "with the inputs: the result was cut off from the graph"
+    )
+    assert "check_graph" not in message and "a gradient is wrong" not in message
+    # a result that truly does not depend on the inputs still passes
+    assert gradcheck(lambda t: mg.tensor(3.0), np.ones(3)) is True
+
+
 # ---------------------------------------------------------------- check_graph
 
 
@@ -377,6 +417,89 @@ def test_report_lists_names_of_wrong_tensors_for_the_graph_picture() -> None:
     assert report.failed_names() == ["A"]
 
 
+def test_check_graph_passes_built_in_ops_on_large_values() -> None:
+    # Linear regression on unscaled data: targets around 1e5, the mean's input (squared
+    # errors) up to 1e11, where a fixed step of 1e-6 is below one ulp; and a sum of outputs
+    # around 1e6, whose rounding would swamp the change the step makes.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(500, 4000, size=(200, 1))
+    y = 150 * X + rng.normal(0, 2e4, size=(200, 1))
+    w = mg.tensor(np.zeros((1, 1)), requires_grad=True)
+    report = check_graph(mg.nn.functional.mse_loss(X @ w, y))
+    assert [n.op for n in report] == ["matmul", "sub", "mul", "mean"]
+    assert report.ok and not report.unchecked_nodes(), str(report)
+    x = mg.tensor(rng.normal(size=(10, 10)), requires_grad=True)
+    report = check_graph((x + 1e6).sum())
+    assert report.ok and not report.unchecked_nodes(), str(report)
+
+
+@mg.primitive
+def bad_square(x):
+    return x * x
+
+
+bad_square.defvjp(lambda g, ans, x: g * x)  # the derivative is 2 x
+
+
+def test_check_graph_measures_a_wrong_vjp_on_large_values_exactly() -> None:
+    # squares around 1e14: their sum's rounding (about 2) is larger than the change a fixed
+    # step makes; differenced elementwise with a relative step, they give 2 x exactly
+    x = mg.tensor(1e7 * (1 + np.random.default_rng(6).random(100)), requires_grad=True)
+    arg = check_graph(bad_square(x).sum()).nodes[0].args[0]
+    assert not arg.ok and arg.checked == 100
+    assert arg.numerical == pytest.approx(2 * arg.vjp, rel=1e-9)
+    assert arg.max_rel_err == pytest.approx(0.5, rel=1e-9)
+
+
+def test_check_graph_prints_the_rel_err_of_the_element_it_names() -> None:
+    # The VJP is off by a factor c per element: the rel err is |c - 1| / max(|c|, 1) whatever
+    # the cotangent, 2/3 at element 1 (c = 3) and 1 at element 2 (c = 0). Element 1 is further
+    # outside the tolerance (|c - 1| = 2 against 1), but "max rel err X (at element I" must
+    # be one element's: 1, at element 2.
+    c = np.array([1.0, 3.0, 0.0, 1.0])
+
+    @mg.primitive
+    def scaled_identity(x):
+        return x * 1.0
+
+    scaled_identity.defvjp(lambda g, ans, x: g * c)
+    x = mg.tensor(np.linspace(1.0, 2.0, 4), requires_grad=True)
+    report = check_graph(scaled_identity(x).sum(), rng=0)
+    arg = report.nodes[0].args[0]
+    assert arg.worst_index == (2,) and arg.vjp == 0.0
+    assert arg.max_rel_err == pytest.approx(1.0, rel=1e-9)
+    assert (
+        f"node 1: scaled_identity (4,): VJP wrong, max rel err 1 (at element (2,): VJP 0, "
+        f"finite differences {arg.numerical:.6g})"
+    ) in str(report)
+
+
+def test_check_graph_names_an_argument_only_among_several_arrays() -> None:
+    @mg.primitive
+    def bad_total(x, axis):  # the axis recorded positionally, as x.sum() records it
+        return np.sum(x, axis)
+
+    bad_total.defvjp(lambda g, ans, x, axis: 0.5 * np.broadcast_to(g, x.shape))  # should be g
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    text = str(check_graph(bad_total(x, None) * 1.0))
+    assert "node 1: bad_total (): VJP wrong, max rel err 0.5 (at element" in text
+    assert "argument" not in text
+    # an array beside the tensor: the position says which one is meant
+    text = str(check_graph(times(np.ones(3), x).sum()))
+    assert "node 1: times (3,): VJP wrong for argument 1 (3,), max rel err 0.5" in text
+
+
+def test_draw_graph_refusal_counts_the_ops_it_found() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError) as info:
+        mg.draw_graph(mg.sigmoid(x).sum(), max_nodes=1)
+    assert "max_nodes=1 (at least 1 op, each drawn with its result: 2 nodes or more)" in str(
+        info.value
+    )
+    with pytest.raises(ValueError, match=r"max_nodes=5 \(at least 3 ops, .*: 6 nodes or more\)"):
+        mg.draw_graph(mg.exp(mg.sigmoid(x)).sum(), max_nodes=5)
+
+
 # ---------------------------------------------------------------- non-finite values
 
 
@@ -418,8 +541,9 @@ def test_check_graph_does_not_call_a_vjp_wrong_where_values_are_not_finite() -> 
         and f"not checked at 1 element: its output is -inf there {HINT}" in text
     )
     assert (sum_node.args[0].checked, sum_node.args[0].unchecked) == (0, 3)
-    assert "node 2: sum (): not checked at every element" in text
-    assert "the input is -inf at 1, its output is -inf at 2" in text
+    # counts, not indices (the -inf is at index 0); sum's axis=None is no second argument
+    assert "node 2: sum (): not checked at every element: " in text
+    assert "the input is -inf at 1 element, its output is -inf at 2 elements" in text
 
 
 def test_check_graph_takes_sqrts_infinite_vjp_at_zero_as_unchecked_not_wrong() -> None:
@@ -488,6 +612,51 @@ def test_check_graph_and_gradcheck_keep_numpys_warnings_to_themselves() -> None:
     assert err.index == (0,) and np.isnan(err.numerical) and np.isfinite(err.reverse)
     assert "a non-finite value there: f is not differentiable at this point" in str(err)
     assert "check at a point inside the domain" in str(err)
+
+
+@mg.primitive
+def naive_sigmoid(z):
+    return 0.5 * (1 + np.tanh(z / 2))
+
+
+def _naive_sigmoid_vjp(g, ans, z):
+    e = np.exp(-z)
+    return g * e / (1 + e) ** 2  # inf / inf = NaN for z < -709, where the derivative is 0
+
+
+naive_sigmoid.defvjp(_naive_sigmoid_vjp)
+
+
+def test_check_graph_calls_a_nan_vjp_wrong_where_every_value_is_finite() -> None:
+    z = mg.tensor([-800.0, 0.0, 3.0], requires_grad=True)
+    report = check_graph(naive_sigmoid(z).sum())
+    assert not report.ok and report.failed_nodes() == [1] and report.unchecked_nodes() == []
+    assert [n.status for n in report] == ["wrong", "ok"]
+    arg = report.nodes[0].args[0]
+    assert (arg.checked, arg.unchecked) == (3, 0)
+    # the true derivative s (1 - s) at -800 is 0 (s = 0.5 (1 + tanh(-400)) = 0)
+    assert arg.worst_index == (0,) and np.isnan(arg.vjp) and arg.numerical == 0.0
+    assert (
+        "node 1: naive_sigmoid (3,): VJP wrong: it gives NaN at element (0,), where the op's "
+        "values and finite differences (0) are finite"
+    ) in str(report)
+    # ...which is what a real backward pass hands z
+    with np.errstate(over="ignore", invalid="ignore"):
+        naive_sigmoid(z).sum().backward()
+    assert np.isnan(z.grad[0]) and np.all(np.isfinite(z.grad[1:]))
+
+
+def test_gradcheck_names_a_nan_reverse_gradient_where_f_is_smooth() -> None:
+    z = np.array([-800.0, 0.0, 3.0])
+    with pytest.raises(GradcheckError) as info, np.errstate(over="ignore", invalid="ignore"):
+        gradcheck(lambda t: naive_sigmoid(t).sum(), z)
+    err = info.value
+    assert err.index == (0,) and np.isnan(err.reverse) and err.numerical == 0.0
+    message = str(err)
+    assert "1 of 3 elements differ; reverse mode is NaN where f and its finite differences" in (
+        message
+    )
+    assert "check_graph" in message and "not differentiable" not in message
 
 
 # ---------------------------------------------------------------- compare_grads

@@ -118,7 +118,27 @@ def _patterns() -> dict[str, Callable[[mg.Tensor], mg.Tensor]]:
         "hand-written sigmoid": lambda z: mg.log(1 / (1 + mg.exp(-z))),
         "log(softmax)": lambda z: mg.log(mg.softmax(z, axis=-1)),
         "log(softmax + eps)": lambda z: mg.log(1e-9 + mg.softmax(z)),
+        "log(minimum(sigmoid, c))": lambda z: mg.log(mg.minimum(mg.sigmoid(z), 0.5)),
+        "log(sigmoid + array eps)": lambda z: mg.log(mg.sigmoid(z) + np.full(4, 1e-8)),
     }
+
+
+def _safe_uses() -> dict[str, Callable[[mg.Tensor], mg.Tensor]]:
+    """Logs of a sigmoid kept away from 0 (and 1 - p away from 0): nothing to warn about."""
+    return {
+        "log(1 + sigmoid)": lambda z: mg.log(1 + mg.sigmoid(z)),
+        "log(2 - sigmoid)": lambda z: mg.log(2 - mg.sigmoid(z)),
+        "log(maximum(sigmoid, 0.5))": lambda z: mg.log(mg.maximum(mg.sigmoid(z), 0.5)),
+        "log(clip(sigmoid, 0.5, 1))": lambda z: mg.log(mg.clip(mg.sigmoid(z), 0.5, 1.0)),
+        "log(sigmoid + tensor of ones)": lambda z: mg.log(mg.sigmoid(z) + mg.tensor(np.ones(4))),
+        "log(1 + softmax)": lambda z: mg.log(1.0 + mg.softmax(z)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_safe_uses()))
+def test_a_log_kept_away_from_zero_does_not_warn(name: str) -> None:
+    z = mg.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    assert _caught(lambda: _safe_uses()[name](z)) == []
 
 
 @pytest.mark.parametrize("name", list(_patterns()))

@@ -34,6 +34,8 @@ def test_argnums_and_value_and_grad() -> None:
     assert_close(gb, a)
     assert_close(mg.grad(f, argnums=2)(a, b, 5.0), 1.0)
     assert_close(mg.grad(f, argnums=-1)(a, b, 5.0), 1.0)
+    assert_close(mg.grad(f, argnums=np.int64(1))(a, b, 5.0), a)  # NumPy integers too
+    assert_close(mg.grad(f, argnums=[np.int32(0)])(a, b, 5.0)[0], b)
 
     value, g = mg.value_and_grad(f)(a, b, 5.0)
     assert isinstance(value, np.ndarray)
@@ -145,6 +147,38 @@ def test_nesting_with_a_closure_over_the_outer_variable() -> None:
     # d/dx [x * d/dy (x y)] = d/dx x^2 = 2x
     f = lambda x: x * mg.grad(lambda y: x * y)(2.0)  # noqa: E731
     assert_close(mg.grad(f)(3.0), 6.0)
+
+
+def test_an_argument_is_apart_from_the_same_value_used_elsewhere() -> None:
+    # (JAX and HIPS autograd give these; differentiating the shared object gave 2, [2, 4]
+    # and (12, 12))
+    # d/dx [x * d/dy (x + y)] = d/dx x = 1: the inner y is not the outer x, though equal
+    assert_close(mg.grad(lambda x: x * mg.grad(lambda y: x + y)(x))(2.0), 1.0)
+    # a tensor f closes over is a constant, even when it is also the argument
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    assert_close(mg.grad(lambda x: (w * x).sum())(w).data, [1.0, 2.0])
+    # one tensor passed as two arguments: d(a b^2)/da = b^2, d/db = 2ab
+    t = mg.tensor(2.0, requires_grad=True)
+    da, db = mg.grad(lambda a, b: a * b**2, argnums=(0, 1))(t, t)
+    assert_close(da.data, 4.0)
+    assert_close(db.data, 8.0)
+    (da + db).backward()  # d/dt (t^2 + 2 t^2) = 6 t
+    assert_close(t.grad, 12.0)
+
+
+def test_a_closed_over_tensor_whose_graph_backward_freed_is_a_constant() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = w * 2
+    y.sum().backward()  # frees y's graph
+    assert_close(mg.grad(lambda a: (a * y).sum())(np.ones(2)), [2.0, 4.0])
+
+    def uses_up_its_own_graph(x: mg.Tensor) -> mg.Tensor:
+        loss = (x * x).sum()
+        loss.backward()  # frees a graph that depends on x: that one cannot be a constant
+        return loss
+
+    with pytest.raises(RuntimeError, match="already freed"):
+        mg.grad(uses_up_its_own_graph)(np.ones(2))
 
 
 def test_grad_of_a_tensor_that_requires_grad_is_differentiable() -> None:
