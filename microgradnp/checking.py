@@ -638,7 +638,7 @@ def check_graph(
             "check_graph: this tensor was not computed by a recorded op, so there is no graph "
             "to check. Compute it from tensors with requires_grad=True, outside mg.no_grad()"
         )
-    order = engine.topological_order(root, allow_freed=True)
+    order = engine.recorded_order(root)
     freed = [t._node.op.name for t in order if t._node is not None and t._node.args is None]
     if freed:
         raise RuntimeError(
@@ -649,7 +649,7 @@ def check_graph(
     gen = random_generator(rng, "check_graph")
     checks = [
         _check_node(k, t, gen, eps=eps, atol=atol, rtol=rtol, max_elements=max_elements)
-        for k, t in enumerate(reversed(order), start=1)
+        for k, t in enumerate(order, start=1)
     ]
     return GraphReport(tuple(checks))
 

@@ -104,9 +104,8 @@ def topological_order(root: Tensor, *, allow_freed: bool = False) -> list[Tensor
     """The recorded tensors reachable from root, each before the ones it was computed from.
 
     Root first; deterministic for a given expression (it is the order `backward` processes
-    them in). Graph pictures and `check_graph` number ops in the reverse of this order
-    (inputs first): op #1 is its last entry. A node freed by backward() raises, unless
-    `allow_freed` (then it counts as having no inputs).
+    them in). A node freed by backward() raises, unless `allow_freed` (then it counts as
+    having no inputs). Graph pictures and `check_graph` number ops by `recorded_order`.
     """
     return _order(root, math.inf if allow_freed else 0)
 
@@ -120,6 +119,13 @@ def _order(root: Tensor, freed_ok_before: float) -> list[Tensor]:
         order.append(t)
         _release_inputs(t._node, uses, ready)  # type: ignore[arg-type]
     return order
+
+
+def recorded_order(root: Tensor) -> list[Tensor]:
+    """The recorded tensors root depends on (root included), in the order their ops ran:
+    op #1 of graph pictures and `check_graph` is the first. Also after backward() freed
+    part of the graph (the freed ops' inputs are then unknown, and left out)."""
+    return sorted(topological_order(root, allow_freed=True), key=lambda t: t._node.seq)  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------------ Kahn's algorithm

@@ -35,7 +35,7 @@ import graphviz  # type: ignore[import-untyped]
 import numpy as np
 
 from . import ops
-from .engine import topological_order
+from .engine import recorded_order
 from .recording import Node, Scope, is_tensor, values_of
 
 if TYPE_CHECKING:
@@ -245,12 +245,11 @@ class _Graph:
     """Root's graph as drawn: values (boxes) and steps (ops, or collapsed module calls).
 
     Built as it is looked at, so that the text view of a huge graph makes only the ops it
-    prints. Op #k is the k-th entry of `order` (the reversed topological order).
+    prints. Op #k is the k-th entry of `order` (the order the ops ran in).
     """
 
     def __init__(self, root: Tensor, *, collapse: bool) -> None:
-        order = topological_order(root, allow_freed=True) if root._node is not None else []
-        order.reverse()  # inputs first: op #1 ran first
+        order = recorded_order(root) if root._node is not None else []  # op #1 ran first
         self.order = order
         self.number = {id(t): k for k, t in enumerate(order, 1)}
         self.root_tensor = root

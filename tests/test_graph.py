@@ -277,6 +277,30 @@ def test_the_naive_loss_graph_renders_and_numbers_ops_like_topological_order(dot
         assert sum(label.startswith(f"#{k} {t.op}") for label in op_labels) == 1
 
 
+def _op_numbers(text: str) -> list[str]:
+    """The ops of a text tree by their numbers: [name of #1, name of #2, ...]."""
+    found = dict(re.findall(r"#(\d+) (\w+)", text))
+    return [found[str(k)] for k in range(1, len(found) + 1)]
+
+
+def test_ops_are_numbered_in_the_order_they_ran() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    a, b, c = mg.tanh(x), mg.exp(x), mg.sigmoid(x)
+    d = (a + b) * c  # (a walk from d could reach sigmoid before add)
+    assert _op_numbers(format_graph(d)) == ["tanh", "exp", "sigmoid", "add", "mul"]
+    assert [n.op for n in mg.check_graph(d).nodes] == ["tanh", "exp", "sigmoid", "add", "mul"]
+
+
+def test_op_numbers_keep_the_order_the_ops_ran_after_a_partial_backward() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    a = mg.exp(w)
+    b = (a * 3).sum()
+    c = b * a.sum()
+    assert _op_numbers(format_graph(c)) == ["exp", "mul", "sum", "sum", "mul"]
+    b.backward()  # frees b's ops: the mul by 3 can no longer be found from c
+    assert _op_numbers(format_graph(c)) == ["exp", "sum", "sum", "mul"]
+
+
 def test_png_and_pdf_are_written_with_dot(tmp_path, dot) -> None:
     loss, _ = tutorial_network()
     assert render_graph(loss, tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
