@@ -92,9 +92,9 @@ def draw(root, out: Path, stem: str, report) -> None:
     """Write the graph with the report's failures highlighted, as SVG (or DOT without dot)."""
     try:
         path = render_graph(root, out / f"{stem}.svg", highlight=report)
-    except GraphvizNotFoundError:
+    except GraphvizNotFoundError as err:
         path = render_graph(root, out / f"{stem}.dot", highlight=report)
-        print("   (Graphviz's dot is not installed: wrote the DOT source instead)")
+        print(f"   (wrote the DOT source instead) {err}")
     print(f"   graph with the failures highlighted: {path}")
 
 
@@ -106,7 +106,9 @@ def expect(condition: bool, what: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out", help="directory for the pictures")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data and parameters (default 0)"
+    )
     args = parser.parse_args()
     out = Path(args.out)
 

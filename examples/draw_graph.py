@@ -68,7 +68,9 @@ def render(root: mg.Tensor, path: Path, **options: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out"), help="directory for the files")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data and parameters (default 0)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
 

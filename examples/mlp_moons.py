@@ -49,11 +49,17 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("out"))
-    parser.add_argument("--epochs", type=int, default=500)
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), help="directory for the picture (default out)"
+    )
+    parser.add_argument("--epochs", type=int, default=500, help="training epochs (default 500)")
+    parser.add_argument("--hidden", type=int, default=32, help="hidden units (default 32)")
+    parser.add_argument(
+        "--lr", type=float, default=0.02, help="Adam's learning rate (default 0.02)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data and parameters (default 0)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)

@@ -118,9 +118,11 @@ def main() -> None:
     parser.add_argument(
         "--dataset", choices=["moons", "circles", "xor", "spirals"], default="moons"
     )
-    parser.add_argument("--epochs", type=int, default=5000)
-    parser.add_argument("--lr", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=5000, help="training steps (default 5000)")
+    parser.add_argument("--lr", type=float, default=2.0, help="learning rate (default 2.0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data and parameters (default 0)"
+    )
     parser.add_argument("--out", help="accepted for uniformity; this example writes no files")
     args = parser.parse_args()
 

@@ -307,8 +307,8 @@ def run(args: argparse.Namespace) -> int:
         f"final loss {result.loss.item():.4f}   accuracy {result.train_accuracy:.1%} on the "
         f"training set, {result.test_accuracy:.1%} on {N_SAMPLES} new points"
     )
-    print(_write_graph(result.loss, out))
     try:
+        print(_write_graph(result.loss, out))
         path = plot_decision_boundary(
             result.model,
             result.x,
@@ -316,6 +316,9 @@ def run(args: argparse.Namespace) -> int:
             out / "decision_boundary.png",
             title=f"{args.dataset}: accuracy {result.train_accuracy:.1%}",
         )
+    except OSError as err:  # (a directory in the file's place, no permission, disk full)
+        print(f"demo: cannot write into {str(out)!r}: {err}", file=sys.stderr)
+        return 1
     except ImportError:
         print(
             "note: matplotlib is not installed, so there is no decision_boundary.png; "

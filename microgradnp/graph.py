@@ -308,7 +308,10 @@ class _Graph:
         return list(values)
 
     def node_count(self) -> int:
-        return len(self.drawn_values()) + len(self.steps)
+        """Boxes and ops drawn, with the small copies of a shared tensor's box (see _copy)."""
+        uses = Counter(v for step in self.steps for v in _inputs(step))
+        copies = sum(n - 1 for n in uses.values() if n > _SHARED)
+        return len(self.drawn_values()) + len(self.steps) + copies
 
     def step_inputs(self, step: Step) -> list[tuple[_Value, str | None]]:
         """(input, label of the gradient's broadcast sum or None) for each input edge."""
@@ -578,6 +581,8 @@ def _matmul_grad_shape(a: tuple[int, ...], b: tuple[int, ...], i: int) -> tuple[
         return batch + (a if i == 0 else b)[-2:]
     if i == 0 and len(a) == 1 and len(b) > 2:  # (k,) @ (..., k, m): a's gradient is (..., k)
         return b[:-2] + a
+    if i == 1 and len(b) == 1 and len(a) > 2:  # (..., n, k) @ (k,): summed over ... (the
+        return a[:-2] + b  # VJP sums it itself, but it is a broadcast all the same)
     return a if i == 0 else b
 
 
@@ -750,7 +755,8 @@ _MISMATCH_FILL = "#ffd6d6"
 _BROADCAST = "#d95f02"  # edges whose gradient is summed over broadcast axes
 _FREED_NOTE = (
     "backward() freed the graph below this op,\n"
-    "so its inputs can no longer be drawn.\n"
+    "so its inputs can no longer be drawn\n"
+    "(and the ops left are numbered anew).\n"
     "To draw the graph after backward, call\n"
     "backward(retain_graph=True)."
 )

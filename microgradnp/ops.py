@@ -841,8 +841,9 @@ def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
     a = _array(a)
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m), or (k,) @ (k,) -> ()
         return a.reshape((-1, 1)) * g.reshape((*g.shape[:-1], 1, -1)) if b.ndim > 1 else g * a
-    if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
-        return g.reshape(-1) @ a.reshape((g.size, a.shape[-1]))  # (not -1: k may be 0)
+    if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n): (..., k), the engine sums the batch
+        row = g.reshape((*g.shape[:-1], 1, g.shape[-1]))  # (..., 1, n)
+        return (row @ a).reshape((*g.shape[:-1], a.shape[-1]))
     return _matmul(_mT(a), g)
 
 

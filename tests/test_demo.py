@@ -124,6 +124,16 @@ def test_output_directory_that_is_a_file(tmp_path, capsys) -> None:
     assert "cannot create the output directory" in capsys.readouterr().err
 
 
+@needs_dot
+@needs_matplotlib
+@pytest.mark.parametrize("blocked", ["graph.svg", "decision_boundary.png"])
+def test_an_output_file_that_cannot_be_written_is_a_clear_error(tmp_path, capsys, blocked) -> None:
+    (tmp_path / blocked).mkdir()  # a directory where the demo writes a file
+    assert demo.main(["--epochs", "1", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"demo: cannot write into {str(tmp_path)!r}" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

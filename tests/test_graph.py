@@ -884,6 +884,17 @@ def test_a_deep_graph_is_refused_quickly_with_advice(deep_chain) -> None:
         draw_graph(deep_chain, max_nodes=50, collapse=True)
 
 
+def test_max_nodes_counts_the_copies_of_a_shared_tensors_box() -> None:
+    x = mg.tensor(np.ones(2), requires_grad=True, name="x")
+    total = sum(((x * float(k)).sum() for k in range(20)), start=mg.tensor(0.0))
+    picture = draw_graph(total, max_nodes=None)
+    drawn = len(re.findall(r"^\s*\w+ \[label=", picture.source, flags=re.M))
+    assert drawn > 0 and "(shared: full box once)" in picture.source
+    draw_graph(total, max_nodes=drawn)  # exactly as many as drawn: accepted
+    with pytest.raises(ValueError, match=f"{drawn} nodes"):
+        draw_graph(total, max_nodes=drawn - 1)
+
+
 def test_a_deep_graph_prints_as_text_without_recursion(deep_chain) -> None:
     text = format_graph(deep_chain)
     lines = text.splitlines()
