@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import math
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from . import ops
 from .recording import (
+    NUMPY_IN_VJP,
     Node,
     Primitive,
     current_mode,
@@ -247,7 +249,9 @@ def _walk(
     pending: dict[Tensor, Any] = {root: g0}  # summed gradients of tensors not yet processed
     anomaly = current_mode().anomaly
     # VJPs see plain arrays and build no graph, unless the gradient is to be differentiated.
-    token = switch_mode(grad_enabled=create_graph, raw_arrays=not create_graph)
+    token = switch_mode(
+        grad_enabled=create_graph, raw_arrays=not create_graph, recording_vjps=create_graph
+    )
     # The walk makes no reference cycles, so the cycle collector has nothing to find here;
     # pausing it saves it from traversing the whole graph again and again in big graphs.
     collecting = gc.isenabled()
@@ -284,7 +288,7 @@ def _walk(
                     if gi is None:
                         continue  # the op declares no gradient for this argument: zero
                     p = args[i]
-                    data = p.data
+                    data = p._data
                     if create_graph or type(gi) is not np.ndarray:
                         gi = _as_gradient(gi, p, create_graph, op, i)
                     if gi.shape != data.shape:
@@ -355,7 +359,7 @@ def _recorded_vjps(
     try:
         return call_vjps(op, wanted, g, out, args, kwargs)
     except TypeError as err:
-        if "__array_ufunc__" in str(err):
+        if "__array_ufunc__" in str(err) or NUMPY_IN_VJP in str(err):
             raise TypeError(
                 f"{op.name}: its VJP uses NumPy functions, so it cannot be differentiated "
                 "again (needed for this higher-order derivative); write it with "
@@ -407,11 +411,17 @@ def call_vjps(
     return grads
 
 
+# Backward in several threads may reach the same leaf (a shared model's weights): its
+# .grad is read, added to and written under this lock (NumPy adds big arrays without the GIL).
+_ACCUMULATING = threading.Lock()
+
+
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
-    if t._grad is None:
-        # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
-        # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.
-        t._grad = g.copy()
-    else:
-        t._grad += g  # in place, into the array this function made (or the user assigned)
+    with _ACCUMULATING:
+        if t._grad is None:
+            # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
+            # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.
+            t._grad = g.copy()
+        else:
+            t._grad += g  # in place, into the array this function made (or the user assigned)

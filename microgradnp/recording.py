@@ -41,7 +41,14 @@ VJP = Callable[..., Any]
 class Mode:
     """What op calls do in the current thread or context. Never mutated: see `switch_mode`."""
 
-    __slots__ = ("grad_enabled", "raw_arrays", "scope", "anomaly", "stability_warnings")
+    __slots__ = (
+        "grad_enabled",
+        "raw_arrays",
+        "scope",
+        "anomaly",
+        "stability_warnings",
+        "recording_vjps",
+    )
 
     def __init__(
         self,
@@ -50,11 +57,15 @@ class Mode:
         scope: Scope | None = None,
         anomaly: Any = None,
         stability_warnings: bool = True,
+        recording_vjps: bool = False,
     ) -> None:
         self.grad_enabled = grad_enabled  # record graphs (off under no_grad)
         # True while a first-order backward runs VJPs: ops called on plain arrays then return
         # plain arrays, so a VJP written with microgradnp functions costs only NumPy.
         self.raw_arrays = raw_arrays
+        # True while a backward records its VJPs (a gradient to be differentiated again): a
+        # NumPy function of a Tensor there would cut the graph (see Tensor.__array__).
+        self.recording_vjps = recording_vjps
         self.scope = scope  # the nn.Module call being recorded, if any (graph clusters)
         # Under detect_anomaly(): the detector, whose forward(op, out, vals) and
         # backward(node, out, input, grad) hooks check every op for NaN/Inf.
@@ -69,11 +80,16 @@ class Mode:
             get("scope", self.scope),
             get("anomaly", self.anomaly),
             get("stability_warnings", self.stability_warnings),
+            get("recording_vjps", self.recording_vjps),
         )
 
 
 # A ContextVar, not a global: each thread (and each asyncio task) has its own mode.
 _MODE: ContextVar[Mode] = ContextVar("microgradnp_mode", default=Mode())  # noqa: B039 (never mutated)
+
+
+# Tensor.__array__'s error while VJPs are recorded (the engine names the op in its own).
+NUMPY_IN_VJP = "a NumPy function (np.dot, np.asarray, ...) was called on a Tensor"
 
 
 def current_mode() -> Mode:
@@ -107,6 +123,11 @@ def is_grad_enabled() -> bool:
     return _MODE.get().grad_enabled
 
 
+# The undo tokens of the mode switches active in this context, innermost last. Per context,
+# not per switch object: one `no_grad()` object may be entered by several threads or tasks.
+_SWITCHES: ContextVar[tuple[Token[Mode], ...]] = ContextVar("microgradnp_switches", default=())
+
+
 class _ModeSwitch:
     """A context manager and decorator that changes the mode while it is active."""
 
@@ -118,13 +139,15 @@ class _ModeSwitch:
         return super().__new__(cls)
 
     def __init__(self, func: Callable[..., Any] | None = None) -> None:
-        self._tokens: list[Token[Mode]] = []
+        pass
 
     def __enter__(self) -> None:
-        self._tokens.append(switch_mode(**self._changes))
+        _SWITCHES.set((*_SWITCHES.get(), switch_mode(**self._changes)))
 
     def __exit__(self, *exc_info: object) -> None:
-        restore_mode(self._tokens.pop())
+        *outer, token = _SWITCHES.get()
+        _SWITCHES.set(tuple(outer))
+        restore_mode(token)
 
     def __call__(self, func: F) -> F:
         switch = type(self)
@@ -366,7 +389,7 @@ def is_tensor(value: object) -> bool:
 
 def values_of(x: Any) -> np.ndarray:
     """The values of x (a Tensor, an array, a number or a list) as an array."""
-    return np.asarray(x.data if isinstance(x, _Tensor) else x)
+    return np.asarray(x._data if isinstance(x, _Tensor) else x)
 
 
 def random_generator(rng: Any, caller: str) -> np.random.Generator:
@@ -435,11 +458,39 @@ class Primitive:
         """
         if not vjps or not all(v is None or callable(v) for v in vjps):
             raise TypeError(f"{self.name}.defvjp: pass one or more functions (or None)")
+        for vjp in vjps:
+            if vjp is not None:
+                self._check_vjp_signature(vjp)
         if len(vjps) == 1:
             self.vjp, self.vjps = vjps[0], None
         else:
             self.vjp, self.vjps = None, vjps
         return vjps[0]
+
+    def _check_vjp_signature(self, vjp: VJP) -> None:
+        """Raise TypeError now if vjp cannot be called as vjp(g, ans, *args) with the
+        forward's required arguments (HIPS autograd's VJP makers take (ans, *args))."""
+        try:
+            params = inspect.signature(self.fun).parameters.values()
+            signature = inspect.signature(vjp)
+        except (TypeError, ValueError):  # (a builtin: nothing to compare)
+            return
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        required = [p.name for p in params if p.kind in kinds and p.default is p.empty]
+        settings = {
+            p.name: None
+            for p in params
+            if p.kind == inspect.Parameter.KEYWORD_ONLY and p.default is p.empty
+        }
+        try:
+            signature.bind(None, None, *required, **settings)
+        except TypeError:
+            name = getattr(vjp, "__name__", type(vjp).__name__)
+            raise TypeError(
+                f"{self.name}.defvjp: a VJP is called as vjp(g, ans, {', '.join(required)}"
+                f"{', ' if required else ''}**settings), but {name}{signature} cannot take "
+                "those arguments (g is the output's gradient, ans the forward's result)"
+            ) from None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         # The hot path of every op: kept to what each call needs (see docs/performance.md).
@@ -451,7 +502,7 @@ class Primitive:
             if isinstance(a, _Tensor):
                 if vals is args:
                     vals = list(args)
-                vals[i] = a.data
+                vals[i] = a._data
                 if a._requires_grad:
                     parents.append(i)
                 if a._node is None:

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from . import engine, ops
-from .recording import Node, current_mode, register_tensor_type, reworded
+from .recording import (
+    NUMPY_IN_VJP,
+    Node,
+    current_mode,
+    register_tensor_type,
+    reworded,
+    values_of,
+)
 
 Axis = int | tuple[int, ...] | None
 
@@ -32,7 +39,12 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {err}") from None
     kind = arr.dtype.kind
     if kind not in "biuf":
-        what = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
+        what = {
+            "U": "strings",
+            "S": "bytes",
+            "O": "Python objects, or integers too large for int64",
+            "c": "complex numbers",
+        }
         raise TypeError(
             f"Tensor: data of dtype {arr.dtype} ({what.get(kind, 'not numbers')}) cannot be a "
             f"tensor; got {type(data).__name__}. A tensor holds real numbers (floating-point, "
@@ -83,7 +95,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data",
+        "_data",
         "_grad",
         "_name",
         "_requires_grad",
@@ -97,7 +109,7 @@ class Tensor:
     # NumPy defers to Tensor's reflected operators, so `ndarray + Tensor` is a Tensor.
     __array_ufunc__ = None
 
-    data: np.ndarray
+    _data: np.ndarray
     _grad: np.ndarray | None
     _name: str | None
     _node: Node | None
@@ -106,7 +118,7 @@ class Tensor:
     def __init__(
         self, data: Any, *, requires_grad: bool = False, name: str | None = None, dtype: Any = None
     ) -> None:
-        self.data = _to_array(data, dtype)
+        self._data = _to_array(data, dtype)
         self._grad = None
         self.name = name
         self._node = None
@@ -121,7 +133,7 @@ class Tensor:
     def _wrap(cls, data: np.ndarray) -> Tensor:
         """A Tensor around `data` as is: no copy, no checks (for ops' results)."""
         t = object.__new__(cls)
-        t.data = data
+        t._data = data
         t._grad = None
         t._name = None
         t._requires_grad = False
@@ -132,6 +144,28 @@ class Tensor:
         return t
 
     # ------------------------------------------------------------ attributes
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values, an ndarray (not a copy). Assignable with an array of real numbers
+        (floating-point if the tensor requires grad): the escape hatch for changes that
+        autodiff must not see, as in PyTorch."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        array = value if type(value) is np.ndarray else np.asarray(values_of(value))
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"data: assign an array of real numbers, not {type(value).__name__} of dtype "
+                f"{array.dtype}"
+            )
+        if self._requires_grad and array.dtype.kind != "f":
+            raise TypeError(
+                f"data: this tensor requires grad, so its data must be floating-point, not "
+                f"{array.dtype}; convert it first, e.g. x.astype(np.{self.dtype})"
+            )
+        self._data = array
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -155,8 +189,10 @@ class Tensor:
         return ops.transpose(self)
 
     def __getstate__(self) -> dict[str, Any]:
-        """For copy.deepcopy and pickle: a copy is saved by no graph, so it has no locks."""
+        """For copy.deepcopy and pickle: the copy is a leaf (a computed tensor's history is
+        not copied, as when PyTorch pickles one), saved by no graph, so without locks."""
         state = {slot: getattr(self, slot) for slot in _STATE}
+        state["_node"], state["_retain_grad"] = None, False
         state["_saved"], state["_locked"] = 0, None
         return state
 
@@ -278,6 +314,10 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         # (NumPy 2's protocol: copy=True always copies, False never does, None when needed)
+        if self._requires_grad and current_mode().recording_vjps:
+            # (NumPy would drop the graph: the higher derivative would be silently wrong;
+            # the engine names the op whose VJP this is)
+            raise TypeError(NUMPY_IN_VJP)
         return np.array(self.data, dtype=dtype, copy=copy)
 
     def __float__(self) -> float:
@@ -440,7 +480,7 @@ class Tensor:
                 f"in-place {symbol} on a tensor of shape {self.shape} and dtype {self.dtype}: "
                 f"{err}",
             ) from None
-        self.data = out
+        self._data = out
         self._version += 1
         return self
 
@@ -458,7 +498,7 @@ class Tensor:
                 "mg.stack, or assign value.detach() to copy the values only"
             )
         if not _writeable(self.data):  # a graph needs these values: replace, do not write
-            self.data = self.data.copy()
+            self._data = self._data.copy()
         try:
             self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
         except (ValueError, TypeError, IndexError) as err:

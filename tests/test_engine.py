@@ -264,6 +264,64 @@ def test_no_grad_on_a_generator_covers_its_body_not_the_caller() -> None:
         assert next(recording())
 
 
+def test_backward_in_several_threads_into_one_leaf_loses_nothing() -> None:
+    w = mg.tensor(np.ones(200_000), requires_grad=True)  # big: NumPy adds it without the GIL
+    threads_per_run, runs = 4, 10
+    for _ in range(runs):
+        w.grad = None
+        start = threading.Barrier(threads_per_run)
+
+        def worker(start: threading.Barrier) -> None:
+            loss = (w * 2.0).sum()
+            start.wait(5)
+            loss.backward()
+
+        threads = [threading.Thread(target=worker, args=(start,)) for _ in range(threads_per_run)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert np.all(w.grad == 2.0 * threads_per_run)
+
+
+def test_one_no_grad_object_shared_by_threads_and_tasks() -> None:
+    import asyncio
+
+    shared = mg.no_grad()
+    w = mg.tensor([1.0], requires_grad=True)
+    start = threading.Barrier(2)
+    seen: list[object] = []
+
+    def worker(delay: float) -> None:
+        try:
+            with shared:
+                start.wait(5)
+                threading.Event().wait(delay)  # exits in the other order than entered
+                seen.append((w * 2).requires_grad)
+            seen.append(mg.is_grad_enabled())
+        except Exception as err:  # (a token from the other thread's context)
+            seen.append(err)
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in (0.05, 0.01)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert sorted(map(str, seen)) == ["False", "False", "True", "True"]
+
+    async def task(delay: float) -> bool:
+        with shared:
+            await asyncio.sleep(delay)
+            inside = mg.is_grad_enabled()
+        return not inside and mg.is_grad_enabled()
+
+    async def both() -> list[bool]:
+        return await asyncio.gather(task(0.02), task(0.01))
+
+    assert asyncio.run(both()) == [True, True]
+    assert mg.is_grad_enabled()
+
+
 def test_no_grad_is_per_thread() -> None:
     w = mg.tensor([1.0], requires_grad=True)
     inside = threading.Event()

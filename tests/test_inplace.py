@@ -348,6 +348,21 @@ def test_a_view_of_a_constant_that_a_graph_saved_is_protected_through_its_owner(
 
 
 @pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))])
+def test_a_copy_of_a_computed_tensor_is_a_leaf_and_the_graph_is_untouched(duplicate) -> None:
+    # (PyTorch pickles a computed tensor as a leaf too; its graph is not copied)
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = a.exp()
+    a2, b2 = duplicate([a, b])
+    assert b2.is_leaf and b2.requires_grad and b2.data.flags.writeable
+    assert_close(b2.data, np.exp([1.0, 2.0]))
+    with mg.no_grad():
+        b2 += 100  # the copy's own array, not the one b's graph reads
+    b.sum().backward()
+    assert_close(a.grad, np.exp([1.0, 2.0]))
+    assert a2.grad is None and a2._saved == 0 and a2.data.flags.writeable
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))])
 def test_a_copy_of_a_model_made_while_a_graph_saves_it_has_no_locks(duplicate) -> None:
     model = mg.nn.Linear(3, 2, rng=0)
     x = np.ones((4, 3))

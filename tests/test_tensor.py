@@ -50,6 +50,7 @@ def test_dtype_argument_and_copy_semantics() -> None:
         ({"a": 1}, "Python objects"),
         ([[1, 2], [3]], "ragged"),
         ([1 + 2j], "complex"),
+        (2**70, "integers too large for int64"),
     ],
 )
 def test_bad_data_is_a_type_error_that_says_why(data, message: str) -> None:
@@ -78,6 +79,22 @@ def test_grad_can_be_assigned_only_a_gradient_of_the_tensors_shape_and_dtype() -
     s = mg.tensor(1.0, requires_grad=True)
     s.grad = np.float64(0.5)  # a NumPy scalar for a 0-d tensor
     assert s.grad.shape == ()
+
+
+def test_data_can_be_assigned_an_array_of_numbers_of_a_dtype_that_can_have_gradients() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    w.data = np.array([3.0, 4.0, 5.0])  # (the shape may change, as in PyTorch)
+    (w * w).sum().backward()
+    assert_close(w.grad, [6.0, 8.0, 10.0])
+    w.data = 2.5  # a number becomes a 0-d array
+    assert w.shape == () and w.item() == 2.5
+    with pytest.raises(TypeError, match="requires grad, so its data must be floating-point"):
+        w.data = np.array([1, 2])  # (int data: its gradient would be silently truncated)
+    with pytest.raises(TypeError, match="data: assign an array of real numbers, not str"):
+        w.data = "abc"
+    c = mg.tensor([1.0])
+    c.data = np.array([1, 2])  # a constant may hold integers
+    assert c.dtype == np.int64
 
 
 def test_name_must_be_a_string() -> None:
