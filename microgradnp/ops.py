@@ -85,9 +85,17 @@ def pow(x: Any, p: Any) -> np.ndarray:
     return np.power(x, p)
 
 
+def _in_result_dtype(v: Any, ans: Any) -> Any:
+    """v converted to the dtype of the op's result, where that is another float type: a
+    float32 base of a float64 power is differentiated in float64 (its log, p - 1)."""
+    dtype = values_of(ans).dtype
+    return astype(v, dtype) if values_of(v).dtype != dtype else v
+
+
 def _pow_vjp_x(g: Any, ans: Any, x: Any, p: Any) -> Any:
     # p x**(p-1). Where p == 0 and x == 0 that is 0 * 0**-1 = NaN; it is taken as 0, as
     # PyTorch does (x**0 is constant in x).
+    x, p = _in_result_dtype(x, ans), _in_result_dtype(p, ans)
     if not is_tensor(p) and np.ndim(p) == 0:  # one exponent (a number): decided once
         return g * 0.0 if p == 0 else g * p * x ** (p - 1)
     p = _array(p)
@@ -102,6 +110,7 @@ def _pow_vjp_x(g: Any, ans: Any, x: Any, p: Any) -> Any:
 def _pow_vjp_p(g: Any, ans: Any, x: Any, p: Any) -> Any:
     # d/dp x**p = x**p log x. Taken as 0 where x == 0 (the limit for p > 0, and PyTorch's
     # convention); NaN for x < 0, where x**p is not real-differentiable in p.
+    x = _in_result_dtype(x, ans)
     at_zero = x == 0
     return g * where(at_zero, 0.0, ans * log(where(at_zero, 1.0, x)))
 
@@ -513,7 +522,7 @@ min.defvjp(_extreme_vjp)
 def _finite_max(x: np.ndarray, axis: Axis) -> np.ndarray:
     """max(x, axis, keepdims=True), ±inf replaced by 0: the shift that keeps exp(x - m) exact."""
     if x.size == 0:  # (no max over an empty axis, and nothing to shift)
-        return np.zeros(np.sum(x, axis=axis, keepdims=True).shape)
+        return np.zeros(np.sum(x, axis=axis, keepdims=True).shape, x.dtype)
     m = x.max(axis=axis, keepdims=True)
     return np.where(np.isfinite(m), m, 0.0)
 
@@ -579,14 +588,16 @@ reshape.defvjp(lambda g, ans, x, shape: g.reshape(x.shape), None)
 
 
 @primitive
-def transpose(x: Any, axes: Sequence[int] | None = None) -> np.ndarray:
+def transpose(x: Any, axes: int | Sequence[int] | None = None) -> np.ndarray:
     """x with its axes permuted (None: reversed)."""
     return np.transpose(x, axes)
 
 
-def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Sequence[int] | None = None) -> Any:
+def _transpose_vjp(g: Any, ans: Any, x: Any, axes: int | Sequence[int] | None = None) -> Any:
     if axes is None:
         return g.transpose()
+    if isinstance(axes, int | np.integer):  # (a 1-d x.transpose(0), as NumPy allows)
+        axes = (axes,)
     return g.transpose(tuple(np.argsort([a % x.ndim for a in axes]).tolist()))
 
 
@@ -840,7 +851,9 @@ def _matmul_vjp_a(g: Any, ans: Any, a: Any, b: Any) -> Any:
 def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
     a = _array(a)
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m), or (k,) @ (k,) -> ()
-        return a.reshape((-1, 1)) * g.reshape((*g.shape[:-1], 1, -1)) if b.ndim > 1 else g * a
+        if b.ndim == 1:
+            return g * a
+        return a.reshape((a.shape[0], 1)) * g.reshape((*g.shape[:-1], 1, g.shape[-1]))
     if b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n): (..., k), the engine sums the batch
         row = g.reshape((*g.shape[:-1], 1, g.shape[-1]))  # (..., 1, n)
         return (row @ a).reshape((*g.shape[:-1], a.shape[-1]))

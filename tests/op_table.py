@@ -214,6 +214,12 @@ def _cases() -> list[OpCase]:
             "x.reshape(-1)", lambda x: x.reshape(-1), lambda xp, x: xp.reshape(x, (-1,)), ((3, 4),)
         ),
         OpCase(
+            "x.transpose(0) of a vector",  # (NumPy takes one int as the axes of a 1-d x)
+            lambda x: x.transpose(0),
+            lambda xp, x: xp.transpose(x, (0,)),
+            ((4,),),
+        ),
+        OpCase(
             "x.reshape(2,1,6)",
             lambda x: x.reshape(2, 1, 6),
             lambda xp, x: xp.reshape(x, (2, 1, 6)),

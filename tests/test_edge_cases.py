@@ -268,6 +268,29 @@ def test_a_product_over_an_empty_axis_and_the_softmax_family_of_an_empty_axis() 
     assert mg.softmax(x, axis=0).shape == (0, 3)
     mg.softmax(x, axis=0).sum().backward()
     assert x.grad.shape == (0, 3)
+    x32 = mg.tensor(np.ones((0, 3), np.float32), requires_grad=True)
+    with np.errstate(divide="ignore"):
+        assert mg.logsumexp(x32, axis=0).dtype == np.float32  # (float32 stays float32)
+        assert mg.log_softmax(x32, axis=0).dtype == np.float32
+    assert mg.softmax(x32, axis=0).dtype == np.float32
+    v = mg.tensor(np.ones(3), requires_grad=True)
+    stack = mg.tensor(np.ones((0, 3, 2)), requires_grad=True)
+    (v @ stack).sum().backward()  # (3,) @ (0, 3, 2): no matrices, zero gradients
+    assert np.array_equal(v.grad, np.zeros(3)) and stack.grad.shape == (0, 3, 2)
+
+
+def test_a_float32_base_of_a_float64_power_is_differentiated_in_float64() -> None:
+    base = np.array([0.7, 1.3, 5.1], np.float32)  # a constant, or a leaf: the same VJPs
+    x = mg.tensor(base, requires_grad=True)
+    p = mg.tensor([0.5, 2.0, 1.5], requires_grad=True)  # float64: the result is float64
+    (x**p).sum().backward()
+    exact = base.astype(np.float64)  # the float32 values, exactly
+    assert_close(p.grad, exact**p.data * np.log(exact), rtol=1e-14, atol=0)
+    assert_close(x.grad, p.data * exact ** (p.data - 1), rtol=1e-6, atol=0)  # (in float32)
+    e = mg.tensor(np.array([0.5, 2.0, 1.5], np.float32), requires_grad=True)
+    y = mg.tensor(exact, requires_grad=True)
+    (y**e).sum().backward()  # a float32 exponent: p - 1 taken in float64
+    assert_close(y.grad, e.data * exact ** (e.data.astype(np.float64) - 1), rtol=1e-14, atol=0)
 
 
 # ---------------------------------------------------------------- float32 end to end
