@@ -21,6 +21,7 @@ from __future__ import annotations
 import linecache
 import math
 import numbers
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import Token
@@ -30,7 +31,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 import numpy as np
 
 from . import engine
-from .ops import StabilityWarning
+from .ops import StabilityWarning, sum_to
 from .recording import (
     Mode,
     Node,
@@ -219,8 +220,32 @@ def _gradcheck_input(x: Any, marked_only: bool) -> _Input:
     return _Input(x, np.array(arr, dtype=np.float64, order="C"), name)
 
 
+def _values_or_none(x: Any) -> Any:
+    """x's values as an array, or None if x is no array of any kind (a dict, a function)."""
+    try:
+        return values_of(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _what(x: Any) -> str:
+    """x described for a message: "a dict", "an array of dtype complex128"."""
+    data = _values_or_none(x)
+    if data is not None and data.dtype.kind != "O":
+        return f"an array of dtype {data.dtype}"
+    return f"a {type(x).__name__}"
+
+
 def _scalar_value(out: Any, caller: str) -> float:
-    data = values_of(out)
+    if isinstance(out, tuple):
+        raise TypeError(
+            f"{caller}: f returned a tuple of {len(out)}; it must return one scalar Tensor "
+            "(for f returning (loss, aux): lambda *xs: f(*xs)[0])"
+        )
+    try:
+        data = values_of(out)
+    except (TypeError, ValueError):  # (a ragged list, say)
+        raise TypeError(f"{caller}: f returned a {type(out).__name__}, not a number") from None
     if data.size != 1:
         raise TypeError(
             f"{caller}: f must return a scalar (one-element) Tensor, but it returned shape "
@@ -247,7 +272,7 @@ def gradcheck(
     every floating-point input (JAX's); the others (integer labels, data) are passed
     unchanged. The differentiated ones are copied to float64 (this checks the math, not
     float32 rounding) and f receives them as Tensors. Each element x is moved by
-    ±eps * max(1, |x|) (eps is relative for |x| > 1); it passes when
+    ±eps (or ±|x| / 2**30 where that is larger: huge values); it passes when
     |reverse - numerical| <= atol + rtol * |numerical|. Costs 2 calls of f per element: for
     small inputs. Leaves every `.grad` alone.
 
@@ -258,17 +283,29 @@ def gradcheck(
     eps > 0, atol >= 0 and rtol >= 0 (all finite).
     """
     _check_options("gradcheck", eps=eps, atol=atol, rtol=rtol)
+    if not callable(f):
+        raise TypeError(
+            f"gradcheck: f must be a function, got {type(f).__name__}; call it as "
+            "mg.gradcheck(f, x, y), the function first"
+        )
     marked_only = any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
     specs = [_gradcheck_input(x, marked_only) for x in inputs]
     arrays = {i: s.array for i, s in enumerate(specs) if s.array is not None}
     wrt = list(arrays)
     if not wrt:
-        why = (
-            "every input is an integer (labels and indices are constants). Pass "
-            "floating-point arrays or numbers (1.0, not 1)"
-            if inputs
-            else "none was given. Pass the inputs after f: mg.gradcheck(f, x, y)"
-        )
+        others = sorted({_what(x) for x in inputs if not _is_number(_values_or_none(x))})
+        if not inputs:
+            why = "none was given. Pass the inputs after f: mg.gradcheck(f, x, y)"
+        elif others:
+            why = (
+                f"the inputs include {', '.join(others)}, not arrays of real numbers. Pass "
+                "each array as its own argument: mg.gradcheck(f, x, y)"
+            )
+        else:
+            why = (
+                "every input is an integer (labels and indices are constants). Pass "
+                "floating-point arrays or numbers (1.0, not 1)"
+            )
         raise ValueError(f"gradcheck: no input to differentiate: {why}")
 
     leaves = {i: Tensor(arrays[i], requires_grad=True, name=specs[i].name) for i in wrt}
@@ -341,13 +378,17 @@ def _central_differences(value_at: Callable[[], float], x: np.ndarray, eps: floa
 
 
 def _steps(x: np.ndarray, eps: float) -> np.ndarray:
-    """The finite-difference step of each element: eps * max(1, |x|).
+    """The finite-difference step of each element: eps, or |x| / 2**30 where that is larger.
 
-    Relative for large values: a fixed step vanishes below their resolution (1e11 + 1e-6 is
-    1e11). A non-finite element (never checked) gets eps.
+    A fixed step vanishes below the resolution of large values (1e11 + 1e-6 is 1e11);
+    2**-30 |x| is some 4 million ulps of x, and still small beside x (for eps=1e-6 it takes
+    over above |x| = 1074). A non-finite element (never checked) gets eps.
     """
     with np.errstate(invalid="ignore"):
-        return eps * np.where(np.isfinite(x), np.maximum(1.0, np.abs(x)), 1.0)
+        return np.where(np.isfinite(x), np.maximum(eps, np.abs(x) * _MIN_RELATIVE_STEP), eps)
+
+
+_MIN_RELATIVE_STEP = 2.0**-30
 
 
 def _moved(
@@ -391,7 +432,7 @@ def _gradcheck_error(
         lines.append(tolerance)
     else:
         lines.append(
-            f"{tolerance}. If an input is within eps * max(1, |input|) of a kink (relu, abs, "
+            f"{tolerance}. If an input is within eps of a kink (relu, abs, "
             "max, clip), move it away; otherwise a gradient is wrong: "
             "mg.check_graph(f(*inputs)) points at the op with the wrong VJP"
         )
@@ -420,7 +461,7 @@ def _non_finite_note(d: _Diff, eps: float) -> str:
         )
     return (
         f"; a non-finite value there: f is not differentiable at this point, or not finite "
-        f"within eps * max(1, |input|) (eps={eps:g}) of it (the edge of a domain, such as sqrt "
+        f"within eps={eps:g} of it (the edge of a domain, such as sqrt "
         "or log at 0); check at a point inside the domain"
     )
 
@@ -539,7 +580,7 @@ class NodeCheck:
                 n = a.unchecked
                 count = "every element" if a.checked == 0 else f"{n} element{'s' * (n > 1)}"
                 found.append(f"not checked at {count}{self._which(a, 'of')}: {a.why_unchecked}")
-        if self.unchecked:
+        if any(re.search(r"\b(NaN|-?inf)\b", a.why_unchecked) for a in self.args):
             found[-1] += f" {_NON_FINITE_HINT}"
         return found
 
@@ -593,7 +634,12 @@ class GraphReport:
         else:
             verdict = "every VJP agrees with finite differences"
         if unchecked:
-            verdict += f", {unchecked} not checked at some elements (non-finite values)"
+            why = [a.why_unchecked for n in self.nodes if n.unchecked for a in n.args]
+            causes = [
+                *(["non-finite values"] if any(_UNRESOLVED not in w for w in why if w) else []),
+                *(["rounding"] if any(_UNRESOLVED in w for w in why) else []),
+            ]
+            verdict += f", {unchecked} not checked at some elements ({', '.join(causes)})"
         head = f"check_graph: {len(self.nodes)} ops, {verdict}"
         return "\n".join([head, *(str(n) for n in self.nodes)])
 
@@ -614,7 +660,7 @@ def check_graph(
     Each op is checked alone, at the values it was recorded with (copied to float64): its
     VJP, given a random cotangent `g` (from `rng`), must equal the finite-difference
     gradient of sum(g * op(args)) with respect to each argument that requires grad. An
-    element x is moved by ±eps * max(1, |x|) (eps is relative for |x| > 1). An
+    element x is moved by ±eps (or ±|x| / 2**30 where that is larger: huge values). An
     element also passes when the VJP's value lies between the one-sided differences (a
     kink: any subgradient there is a valid convention). Arguments with more than
     `max_elements` elements are checked on a random sample of that many.
@@ -624,7 +670,9 @@ def check_graph(
     finite differences (sqrt at 0). Such elements are reported, not failed: the op's
     status is "partly checked" (the other elements are checked as usual) or "not checked"
     (none could be), `report.unchecked_nodes()` lists them, and `report.ok` (no VJP found
-    wrong) is not affected. A NaN/inf VJP where all of these are finite is wrong.
+    wrong) is not affected. So are elements where the VJP is inf (an infinite slope, as of
+    a cube root at 0), and those where a small input beside large outputs moves them by less
+    than their rounding. A NaN VJP where all the values are finite is wrong.
 
     Ops are numbered as in graph pictures (op #1 is computed first). The graph must not
     have been freed: check before `backward()`, or pass `retain_graph=True` to it. Raises
@@ -632,7 +680,10 @@ def check_graph(
     """
     _check_options("check_graph", max_elements=max_elements, eps=eps, atol=atol, rtol=rtol)
     if not isinstance(root, Tensor):
-        raise TypeError(f"check_graph: expected the Tensor a graph ends in, got {type(root)}")
+        hint = " (a function: pass its result, check_graph(f(*inputs)))" if callable(root) else ""
+        raise TypeError(
+            f"check_graph: expected the Tensor a graph ends in, got {type(root).__name__}{hint}"
+        )
     if root._node is None:
         raise ValueError(
             "check_graph: this tensor was not computed by a recorded op, so there is no graph "
@@ -770,7 +821,8 @@ def _check_arg(
     value() is op(args) with its non-finite outputs (`ans`) set to 0; feeds_bad marks the
     elements of x that feed a non-finite one. An element where a non-finite value takes
     part, or that only feeds non-finite outputs, is counted as unchecked (with the reason),
-    not compared. A NaN/inf VJP where all of these are finite is wrong.
+    not compared; so is one where the VJP is inf (an infinite slope). A NaN VJP where all
+    of these are finite is wrong.
     """
     shape = np.shape(x)
     size = int(np.prod(shape))
@@ -785,16 +837,22 @@ def _check_arg(
     central = np.empty(len(picked))
     lo = np.empty(len(picked))
     hi = np.empty(len(picked))
+    noise = np.empty(len(picked))  # what rounding in the outputs can move `central` by
     # The outputs are differenced before they are weighted and summed: sums of large
     # outputs would lose the small change to rounding.
     for k, (up, down) in enumerate(_moved(value, flat_x, picked, h)):
         central[k] = np.vdot(g, up - down) / (2 * h[k])
         forward, backward = np.vdot(g, up - centre) / h[k], np.vdot(g, centre - down) / h[k]
         lo[k], hi[k] = min(forward, backward), max(forward, backward)
+        noise[k] = _ROUNDING * np.vdot(np.abs(g), np.abs(up) + np.abs(down)) / (2 * h[k])
     analytic = vjp.reshape(-1)[picked]
     tol = atol + rtol * np.abs(central)
     smooth_ok = np.abs(analytic - central) <= tol
     kink_ok = (analytic >= lo - tol) & (analytic <= hi + tol)
+    # A small input beside large outputs (x + 1e9, or the mean of 3e4 and 0.5): its step
+    # changes the outputs by less than their rounding. Differing by no more than that, the
+    # VJP cannot be told right or wrong at this eps.
+    unresolved = ~smooth_ok & ~kink_ok & (np.abs(analytic - central) <= tol + noise)
     at_kink = ~smooth_ok & kink_ok
     reference = np.where(at_kink, analytic, central)  # a kink's subgradient is accepted as is
 
@@ -806,9 +864,11 @@ def _check_arg(
         ("the input is", ~np.isfinite(x_picked), x_picked),
         ("its output is", feeds_bad & silent, ans),
         ("finite differences are", ~np.isfinite(central), central),
-        # only beside a non-finite output (A @ B with an inf in B: 0 * inf in the VJP); where
-        # every value is finite, a NaN/inf VJP is compared, and wrong
-        ("the VJP is", ~np.isfinite(analytic) & feeds_bad, analytic),
+        # inf: an infinite slope (cbrt at 0), which finite differences only approach; NaN
+        # only beside a non-finite output (A @ B with an inf in B: 0 * inf in the VJP).
+        # Where every value is finite, a NaN VJP is compared, and wrong.
+        ("the VJP is", np.isinf(analytic) | (np.isnan(analytic) & feeds_bad), analytic),
+        (_UNRESOLVED, unresolved, None),
     ]
     unchecked = np.logical_or.reduce([mask for _, mask, _ in causes])
     keep = ~unchecked
@@ -836,7 +896,18 @@ def _check_arg(
     )
 
 
-def _why_unchecked(causes: list[tuple[str, np.ndarray, np.ndarray]], unchecked: np.ndarray) -> str:
+# Rounding of an op's outputs, relative (a few ulps: each output is rounded once or a few
+# times, up and down both).
+_ROUNDING = 4 * float(np.finfo(np.float64).eps)
+_UNRESOLVED = (
+    "finite differences lose the change to the outputs' rounding (a small input beside "
+    "large outputs: a larger eps may check it)"
+)
+
+
+def _why_unchecked(
+    causes: list[tuple[str, np.ndarray, np.ndarray | None]], unchecked: np.ndarray
+) -> str:
     """Each unchecked element's first cause, counted: "finite differences are NaN there", or
     "the input is -inf at 1 element, its output is -inf at 2 elements" ("" when none is)."""
     left = unchecked.copy()
@@ -844,9 +915,8 @@ def _why_unchecked(causes: list[tuple[str, np.ndarray, np.ndarray]], unchecked: 
     for phrase, mask, values in causes:
         here = mask & left
         if here.any():
-            found.append(
-                (f"{phrase} {_non_finite_kinds(values[~np.isfinite(values)])}", int(here.sum()))
-            )
+            kinds = "" if values is None else " " + _non_finite_kinds(values[~np.isfinite(values)])
+            found.append((phrase + kinds, int(here.sum())))
             left &= ~here
     if len(found) == 1:
         return f"{found[0][0]} there"
@@ -964,27 +1034,42 @@ def compare_grads(
                 f"{{'W1': dW1, 'b1': db1}}, got {type(mapping).__name__}"
             )
     _check_options("compare_grads", rtol=rtol, atol=atol)
-    names = list(manual) + [n for n in auto if n not in manual]
-    rows = [_compare_one(str(n), manual, auto, rtol, atol) for n in names]
+    keys = list(manual) + [k for k in auto if k not in manual]
+    rows = [_compare_one(k, manual, auto, rtol, atol) for k in keys]
     return GradReport(tuple(rows), rtol, atol)
 
 
+def _label(key: Any) -> str:
+    """A compare_grads key as its row's name (a tensor used as a key: its name or shape)."""
+    if is_tensor(key):
+        return key.name or f"<tensor {key.shape}>"
+    return str(key)
+
+
 def _compare_one(
-    name: str, manual: Mapping[str, Any], auto: Mapping[str, Any], rtol: float, atol: float
+    key: Any, manual: Mapping[Any, Any], auto: Mapping[Any, Any], rtol: float, atol: float
 ) -> GradRow:
+    name = _label(key)
+
     def fail(note: str, m_shape: Index | None = None, a_shape: Index | None = None) -> GradRow:
         return GradRow(name, m_shape, a_shape, False, math.nan, math.nan, None, None, None, note)
 
     m: np.ndarray | None = None
-    if name in manual:
-        m_or_why = _as_array(manual[name])
+    if key in manual:
+        m_val = manual[key]
+        if isinstance(m_val, Tensor) and m_val.is_leaf and m_val.requires_grad:
+            return fail(
+                "manual: a parameter (a Tensor that requires grad), whose values are not a "
+                "gradient: manual and auto swapped? Pass the hand-derived arrays as manual"
+            )
+        m_or_why = _as_array(m_val)
         if isinstance(m_or_why, str):
             return fail(f"manual: {m_or_why}")
         m = m_or_why
     m_shape = None if m is None else m.shape
-    if name not in auto:
+    if key not in auto:
         return fail("missing in auto", m_shape)
-    a_val = auto[name]
+    a_val = auto[key]
     if isinstance(a_val, Tensor) and a_val.grad is None:
         return fail(
             "auto: .grad is None (backward() not run yet? does the loss depend on it? "
@@ -1057,12 +1142,33 @@ def _transpose_hint(m: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> s
 
 def _shape_hint(m: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> str:
     if m.size != a.size:
+        summed = _summed_to(m, a.shape)
+        if summed is not None and np.allclose(summed, a, rtol=rtol, atol=atol):
+            return (
+                f": manual summed over its broadcast axes ({_summed_axes_text(m.shape, a.shape)},"
+                " keepdims=True) equals auto: a bias gradient not summed over the batch?"
+            )
         return ""
     if m.ndim == 2 and m.shape == a.shape[::-1] and np.allclose(m.T, a, rtol=rtol, atol=atol):
         return ": manual is the transpose of auto"
     if np.allclose(m.reshape(a.shape), a, rtol=rtol, atol=atol):
         return ": same values, different shape (keepdims=True? a reshape?)"
     return ""
+
+
+def _summed_to(m: np.ndarray, shape: Index) -> np.ndarray | None:
+    """m summed over the axes along which `shape` would be broadcast to m's shape, or None
+    if m's shape is not such a broadcast."""
+    try:
+        return np.asarray(sum_to.fun(m, shape))
+    except ValueError:
+        return None
+
+
+def _summed_axes_text(big: Index, small: Index) -> str:
+    lead = len(big) - len(small)
+    axes = [*range(lead), *(lead + i for i, n in enumerate(small) if n == 1 and big[lead + i] != 1)]
+    return ("axis " if len(axes) == 1 else "axes ") + ", ".join(map(str, axes))
 
 
 # ---------------------------------------------------------------- detect_anomaly
@@ -1138,7 +1244,10 @@ class _AnomalyDetector:
         if data.dtype.kind not in "fc" or np.isfinite(data).all():
             return
         if not all(_is_finite(v) for v in vals):
-            return  # not this op's doing: an input was already NaN/Inf
+            # Not this op's doing: an input was already NaN/Inf. From an op (recorded inside
+            # the block, it raised already), or from outside: the data or a parameter.
+            self._entered(op, out, vals, where)
+            return
         index = _first_bad(data)
         shapes = ", ".join(str(np.shape(v)) for v in vals if _is_number(v))
         there = ", ".join(_value_at(v, index, data.shape) for v in vals)
@@ -1149,6 +1258,30 @@ class _AnomalyDetector:
             + _called_at(op.name, where or _user_location())
         )
 
+    def _entered(self, op: Primitive, out: Tensor, vals: Any, where: Any) -> None:
+        """Raise if a NaN input of a recorded op is not an op's result (it is a leaf or a
+        constant). Not for ±inf, which can be meant (a -inf mask before a softmax)."""
+        if out._node is None or out._node.args is None:
+            return  # (nothing to differentiate: NaN may be carried along)
+        args = out._node.args
+        for i, v in enumerate(vals):
+            arg = args[i]
+            if (is_tensor(arg) and arg._node is not None) or not _is_number(v):
+                continue
+            if not np.isnan(v).any():
+                continue
+            what = "a leaf tensor" if is_tensor(arg) else "a constant (not a Tensor)"
+            if is_tensor(arg) and arg.name:
+                what += f" {arg.name!r}"
+            data = np.asarray(v)
+            raise FloatingPointError(
+                f"detect_anomaly: argument {i} of {op.name}, {what} of shape {data.shape}, "
+                f"holds {_non_finite_kinds(data)} (first at {_where(_first_bad(data))}): it "
+                "came in with the data or a parameter, not from an op. Check the inputs "
+                "(np.isfinite(x).all()), or the update that made the parameter non-finite.\n"
+                + _called_at(op.name, where or _user_location())
+            )
+
     def backward(self, node: Node, out: Tensor, inp: Tensor, grad: Any) -> None:
         data = values_of(grad)
         if data.dtype.kind not in "fc" or np.isfinite(data).all():
@@ -1158,12 +1291,19 @@ class _AnomalyDetector:
         which = "an argument" if position is None else f"argument {position}"
         index = _first_bad(data)
         value = float(inp.data[index]) if inp.data.shape == data.shape else None
+        before = ""
+        if not all(_is_finite(v) for v in node.vals or ()):
+            before = (
+                " The op's inputs were already non-finite in the forward pass, which ran "
+                "outside detect_anomaly: run it inside to find where they came from."
+            )
         raise FloatingPointError(
             f"detect_anomaly: during backward, {node.op.name}'s VJP gave {which} (shape "
             f"{inp.shape}) a gradient containing {_non_finite_kinds(data)}; first at "
             f"{_where(index)}"
             + (f", where the argument is {_num(value)}" if value is not None else "")
-            + f" (the output has shape {out.shape}).\n{_called_at(node.op.name, node.trace)}"
+            + f" (the output has shape {out.shape}).{before}\n"
+            + _called_at(node.op.name, node.trace)
         )
 
 
@@ -1188,8 +1328,9 @@ class detect_anomaly(_ModeSwitch):
     """Context manager (and decorator): the first op whose output or gradient is NaN/Inf
     raises FloatingPointError.
 
-    Forward: an op that turns finite inputs into NaN/Inf (log(0), 0/0, exp overflow).
-    Backward: a VJP that hands an input a NaN/Inf gradient. The error names the op, the
+    Forward: an op that turns finite inputs into NaN/Inf (log(0), 0/0, exp overflow), or
+    a NaN coming into the graph with the data or a parameter (an op's input that no op
+    made). Backward: a VJP that hands an input a NaN/Inf gradient. The error names the op, the
     shapes, the first bad element and the file:line of your code that called the op
     (ops recorded inside the block remember it). Per thread and context, like no_grad.
     It checks every value, so it is slow: for debugging.

@@ -27,8 +27,8 @@ import numpy as np
 
 from . import ops
 from .recording import (
-    NUMPY_IN_VJP,
     Node,
+    NumPyInRecordedVJPError,
     Primitive,
     current_mode,
     is_tensor,
@@ -359,7 +359,7 @@ def _recorded_vjps(
     try:
         return call_vjps(op, wanted, g, out, args, kwargs)
     except TypeError as err:
-        if "__array_ufunc__" in str(err) or NUMPY_IN_VJP in str(err):
+        if isinstance(err, NumPyInRecordedVJPError) or "__array_ufunc__" in str(err):
             raise TypeError(
                 f"{op.name}: its VJP uses NumPy functions, so it cannot be differentiated "
                 "again (needed for this higher-order derivative); write it with "

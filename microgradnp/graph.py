@@ -581,8 +581,8 @@ def _matmul_grad_shape(a: tuple[int, ...], b: tuple[int, ...], i: int) -> tuple[
         return batch + (a if i == 0 else b)[-2:]
     if i == 0 and len(a) == 1 and len(b) > 2:  # (k,) @ (..., k, m): a's gradient is (..., k)
         return b[:-2] + a
-    if i == 1 and len(b) == 1 and len(a) > 2:  # (..., n, k) @ (k,): summed over ... (the
-        return a[:-2] + b  # VJP sums it itself, but it is a broadcast all the same)
+    if i == 1 and len(b) == 1 and len(a) > 2:  # (..., n, k) @ (k,): b's gradient is (..., k)
+        return a[:-2] + b
     return a if i == 0 else b
 
 

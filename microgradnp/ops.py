@@ -86,10 +86,15 @@ def pow(x: Any, p: Any) -> np.ndarray:
 
 
 def _in_result_dtype(v: Any, ans: Any) -> Any:
-    """v converted to the dtype of the op's result, where that is another float type: a
-    float32 base of a float64 power is differentiated in float64 (its log, p - 1)."""
-    dtype = values_of(ans).dtype
-    return astype(v, dtype) if values_of(v).dtype != dtype else v
+    """v converted to the dtype of the op's result where v is a float array of another
+    float type: a float32 base of a float64 power is differentiated in float64 (its log,
+    p - 1). (Numbers and integers take the result's precision in NumPy anyway.)"""
+    data = v.data if is_tensor(v) else v
+    if isinstance(data, np.ndarray | np.floating) and data.dtype.kind == "f":
+        dtype = values_of(ans).dtype
+        if data.dtype != dtype:
+            return astype(v, dtype)
+    return v
 
 
 def _pow_vjp_x(g: Any, ans: Any, x: Any, p: Any) -> Any:
@@ -568,11 +573,12 @@ log_softmax.defvjp(lambda g, ans, x, axis=-1: g - exp(ans) * g.sum(axis=axis, ke
 # ---------------------------------------------------------------- shapes
 
 
-@primitive(saves_inputs=False)
+@primitive
 def identity(x: Any) -> np.ndarray:
-    """A copy of x, recorded as an op of its own: a new node standing for x (mg.grad
-    differentiates with respect to one, so that x used elsewhere stays apart)."""
-    return np.array(x, copy=True)
+    """x's values (its array itself), recorded as an op of its own: a new node standing
+    for x (mg.grad differentiates with respect to one, so that x used elsewhere stays
+    apart). It saves x, so that x's array is kept from changing while the node lives."""
+    return np.asarray(x)
 
 
 identity.defvjp(lambda g, ans, x: g)

@@ -88,8 +88,9 @@ class Mode:
 _MODE: ContextVar[Mode] = ContextVar("microgradnp_mode", default=Mode())  # noqa: B039 (never mutated)
 
 
-# Tensor.__array__'s error while VJPs are recorded (the engine names the op in its own).
-NUMPY_IN_VJP = "a NumPy function (np.dot, np.asarray, ...) was called on a Tensor"
+class NumPyInRecordedVJPError(TypeError):
+    """Tensor.__array__'s error while VJPs are recorded to be differentiated again: NumPy
+    would drop the graph (the engine rewords it, naming the op)."""
 
 
 def current_mode() -> Mode:
@@ -123,9 +124,11 @@ def is_grad_enabled() -> bool:
     return _MODE.get().grad_enabled
 
 
-# The undo tokens of the mode switches active in this context, innermost last. Per context,
-# not per switch object: one `no_grad()` object may be entered by several threads or tasks.
-_SWITCHES: ContextVar[tuple[Token[Mode], ...]] = ContextVar("microgradnp_switches", default=())
+# The mode switches active in this context, innermost first: (switch, its undo token, the
+# outer ones). Per context, not per switch object: one `no_grad()` object may be entered by
+# several threads or tasks at once.
+_Active = tuple[Any, Token[Mode], Any]
+_ACTIVE: ContextVar[_Active | None] = ContextVar("microgradnp_switches", default=None)
 
 
 class _ModeSwitch:
@@ -135,19 +138,37 @@ class _ModeSwitch:
 
     def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
         if func is not None:  # used as a bare decorator: @mg.no_grad
+            if not callable(func):
+                raise TypeError(
+                    f"{cls.__name__}: takes no settings (got {func!r}); use `with "
+                    f"mg.{cls.__name__}():`, or @mg.{cls.__name__} on a function"
+                )
             return cls()(func)
         return super().__new__(cls)
 
     def __init__(self, func: Callable[..., Any] | None = None) -> None:
-        pass
+        """(`func`: see __new__, which has used it)"""
 
     def __enter__(self) -> None:
-        _SWITCHES.set((*_SWITCHES.get(), switch_mode(**self._changes)))
+        _ACTIVE.set((self, switch_mode(**self._changes), _ACTIVE.get()))
 
     def __exit__(self, *exc_info: object) -> None:
-        *outer, token = _SWITCHES.get()
-        _SWITCHES.set(tuple(outer))
-        restore_mode(token)
+        active = _ACTIVE.get()
+        if active is not None and active[0] is self:  # (always, unless exits were mixed up)
+            _ACTIVE.set(active[2])
+            restore_mode(active[1])
+            return
+        inner: list[tuple[Any, Token[Mode]]] = []  # this switch's entry, found deeper
+        while active is not None and active[0] is not self:
+            inner.append((active[0], active[1]))
+            active = active[2]
+        if active is None:
+            return  # (not entered in this context)
+        outer = active[2]
+        for entry in reversed(inner):
+            outer = (*entry, outer)
+        _ACTIVE.set(outer)
+        restore_mode(active[1])
 
     def __call__(self, func: F) -> F:
         switch = type(self)
@@ -332,7 +353,7 @@ class SavedLeaves:
         with _LOCKS:
             for t in tensors:
                 t._saved += 1
-                data = t.data
+                data = t._data
                 base = data.base
                 # A view (x.T of a constant x): the array owning the memory is locked first,
                 # as a write through x would change the saved values too.
@@ -470,27 +491,34 @@ class Primitive:
     def _check_vjp_signature(self, vjp: VJP) -> None:
         """Raise TypeError now if vjp cannot be called as vjp(g, ans, *args) with the
         forward's required arguments (HIPS autograd's VJP makers take (ans, *args))."""
-        try:
-            params = inspect.signature(self.fun).parameters.values()
-            signature = inspect.signature(vjp)
+        try:  # (the signatures as called: a wrapper's own, not the function it wraps)
+            params = inspect.signature(self.fun, follow_wrapped=False).parameters.values()
+            signature = inspect.signature(vjp, follow_wrapped=False)
         except (TypeError, ValueError):  # (a builtin: nothing to compare)
             return
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        required = [p.name for p in params if p.kind in kinds and p.default is p.empty]
+        positional = [p for p in params if p.kind in kinds]
+        required = [p.name for p in positional if p.default is p.empty]
         settings = {
             p.name: None
             for p in params
             if p.kind == inspect.Parameter.KEYWORD_ONLY and p.default is p.empty
         }
-        try:
-            signature.bind(None, None, *required, **settings)
-        except TypeError:
-            name = getattr(vjp, "__name__", type(vjp).__name__)
-            raise TypeError(
-                f"{self.name}.defvjp: a VJP is called as vjp(g, ans, {', '.join(required)}"
-                f"{', ' if required else ''}**settings), but {name}{signature} cannot take "
-                "those arguments (g is the output's gradient, ans the forward's result)"
-            ) from None
+        for names in (required, [p.name for p in positional]):  # (optional ones given, too)
+            try:
+                signature.bind(None, None, *names, **settings)
+                return
+            except TypeError:
+                continue
+        shown = [*required]
+        if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
+            shown.append("*args")
+        name = getattr(vjp, "__name__", type(vjp).__name__)
+        raise TypeError(
+            f"{self.name}.defvjp: a VJP is called as vjp(g, ans, {', '.join(shown)}"
+            f"{', ' if shown else ''}**settings), but {name}{signature} cannot take those "
+            "arguments (g is the output's gradient, ans the forward's result)"
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         # The hot path of every op: kept to what each call needs (see docs/performance.md).

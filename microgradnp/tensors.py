@@ -14,8 +14,8 @@ import numpy as np
 
 from . import engine, ops
 from .recording import (
-    NUMPY_IN_VJP,
     Node,
+    NumPyInRecordedVJPError,
     current_mode,
     register_tensor_type,
     reworded,
@@ -154,7 +154,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        array = value if type(value) is np.ndarray else np.asarray(values_of(value))
+        array = value if type(value) is np.ndarray else values_of(value)
         if array.dtype.kind not in "biuf":
             raise TypeError(
                 f"data: assign an array of real numbers, not {type(value).__name__} of dtype "
@@ -169,19 +169,19 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def T(self) -> Tensor:
@@ -198,7 +198,8 @@ class Tensor:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for slot, value in state.items():
-            object.__setattr__(self, slot, value)
+            # ("data": the slot's name in pickles made before it became a checked property)
+            object.__setattr__(self, "_data" if slot == "data" else slot, value)
 
     @property
     def name(self) -> str | None:
@@ -237,10 +238,10 @@ class Tensor:
                 f"requires_grad can only be changed on leaf tensors; this one was computed by "
                 f"{self._node.op.name}. Use .detach() for a leaf copy"
             )
-        if value and self.data.dtype.kind != "f":
+        if value and self._data.dtype.kind != "f":
             raise TypeError(
                 f"requires_grad=True needs floating-point data, but this tensor's dtype is "
-                f"{self.data.dtype}; convert it first, e.g. mg.tensor(x, dtype=np.float64)"
+                f"{self._data.dtype}; convert it first, e.g. mg.tensor(x, dtype=np.float64)"
             )
         self._requires_grad = bool(value)
 
@@ -278,7 +279,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A leaf tensor sharing this one's data, with no history and no grad."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._data)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (sets `.grad` to None, as PyTorch does)."""
@@ -298,27 +299,27 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The data (not a copy)."""
-        return self.data
+        return self._data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"item: only a one-element tensor converts to a Python number; this one has "
                 f"shape {self.shape}"
             )
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         # (NumPy 2's protocol: copy=True always copies, False never does, None when needed)
         if self._requires_grad and current_mode().recording_vjps:
             # (NumPy would drop the graph: the higher derivative would be silently wrong;
             # the engine names the op whose VJP this is)
-            raise TypeError(NUMPY_IN_VJP)
-        return np.array(self.data, dtype=dtype, copy=copy)
+            raise NumPyInRecordedVJPError("a NumPy function (np.dot, np.asarray, ...) got a Tensor")
+        return np.array(self._data, dtype=dtype, copy=copy)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -327,17 +328,17 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; reduce it "
                 "first, e.g. bool((x > 0).data.all())"
             )
-        return bool(self.data)
+        return bool(self._data)
 
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
@@ -345,7 +346,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         prefix = "Tensor("
-        body = np.array2string(self.data, separator=", ", prefix=prefix)
+        body = np.array2string(self._data, separator=", ", prefix=prefix)
         extras = []
         if self.dtype != np.float64:
             extras.append(f"dtype={self.dtype}")
@@ -358,7 +359,7 @@ class Tensor:
         return prefix + body + "".join(", " + e for e in extras) + ")"
 
     def __format__(self, spec: str) -> str:
-        if spec and self.data.size == 1:
+        if spec and self._data.size == 1:
             return format(self.item(), spec)
         if spec and spec[-1:] in ("e", "E", "f", "F", "g", "G", "%", "n", "d"):
             raise TypeError(
@@ -470,7 +471,7 @@ class Tensor:
                 )
             return op(self, other)
         value = other.data if isinstance(other, Tensor) else other
-        data = self.data
+        data = self._data
         out = data if _writeable(data) else np.empty_like(data)
         try:
             ufunc(data, value, out=out)  # (casting="same_kind", NumPy's default for out=)
@@ -497,10 +498,10 @@ class Tensor:
                 "lose its gradient; build the result with mg.where, mg.concatenate or "
                 "mg.stack, or assign value.detach() to copy the values only"
             )
-        if not _writeable(self.data):  # a graph needs these values: replace, do not write
+        if not _writeable(self._data):  # a graph needs these values: replace, do not write
             self._data = self._data.copy()
         try:
-            self.data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
+            self._data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
         except (ValueError, TypeError, IndexError) as err:
             raise reworded(
                 err,

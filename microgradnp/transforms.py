@@ -119,7 +119,9 @@ def _as_target(x: Any, position: int, recording: bool) -> Tensor:
     if recording and isinstance(x, Tensor) and x.requires_grad:
         # x is being differentiated (by an outer transform, or the caller's backward): a
         # new node standing for x keeps the result connected to it
-        return ops.identity(x)
+        target = ops.identity(x)
+        target.name = x.name
+        return target
     data = values_of(x)
     shared = isinstance(x, np.ndarray | Tensor)  # (else a number or list: a new array)
     if data.dtype.kind in "biu" and not shared:

@@ -170,3 +170,26 @@ def test_check_graph_shows_where_ops_were_created_under_detect_anomaly() -> None
     report = check_graph(y)
     assert "node 1: doubled (2,): VJP wrong" in str(report)
     assert f"(created at {__file__}:{line} " in str(report)
+
+
+def test_a_nan_coming_in_with_the_data_or_a_parameter_is_named_where_it_enters() -> None:
+    X = np.array([[1.0, np.nan], [2.0, 3.0]])
+    W = mg.tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    message = r"argument 1 of matmul, a constant"
+    with pytest.raises(FloatingPointError, match=message) as err, detect_anomaly():
+        mg.sigmoid(W @ X).mean().backward()
+    assert "element (0, 1)" in str(err.value) and "came in with the data" in str(err.value)
+    V = mg.tensor([[1.0, 2.0], [np.nan, 1.0]], requires_grad=True, name="V")  # (an update
+    message = r"argument 0 of matmul, a leaf tensor 'V'"  # made a parameter NaN)
+    with pytest.raises(FloatingPointError, match=message), detect_anomaly():
+        (V @ np.ones((2, 2))).sum()
+    with detect_anomaly():  # -inf: a mask, meant (and NaN outside any graph is carried)
+        mg.softmax(mg.tensor([0.0, -np.inf], requires_grad=True) * 1.0)
+        assert np.isnan((mg.tensor([np.nan]) + 1.0).data[0])
+
+
+def test_it_takes_no_settings() -> None:
+    with pytest.raises(TypeError, match=r"detect_anomaly: takes no settings \(got True\)"):
+        detect_anomaly(True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="no_grad: takes no settings"):
+        mg.no_grad(False)  # type: ignore[arg-type]

@@ -693,6 +693,15 @@ def _(tmp: Path) -> Iterable[Case]:
 @row("mg.gradcheck(f, np.array([1, 2]))")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.gradcheck(lambda x: x.sum(), np.array([1, 2]))
+    yield lambda: mg.gradcheck(lambda d: d["a"].sum(), {"a": np.ones(2)}), ("include a dict",)
+    yield lambda: mg.gradcheck(lambda z: z.sum(), np.ones(2) * 1j), ("dtype complex128",)
+
+
+@row("mg.gradcheck(x, f)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.gradcheck(np.ones(2), lambda x: x.sum())  # type: ignore[arg-type]
+    yield lambda: mg.gradcheck(lambda x: ((x * x).sum(), 1), np.ones(2)), ("a tuple of 2",)
+    yield lambda: mg.check_graph(lambda x: x), ("check_graph(f(*inputs))",)  # type: ignore[arg-type]
 
 
 @row("mg.gradcheck(lambda x: mg.log(x * 0).sum(), np.ones(3))")

@@ -443,12 +443,28 @@ bad_square.defvjp(lambda g, ans, x: g * x)  # the derivative is 2 x
 
 def test_check_graph_measures_a_wrong_vjp_on_large_values_exactly() -> None:
     # squares around 1e14: their sum's rounding (about 2) is larger than the change a fixed
-    # step makes; differenced elementwise with a relative step, they give 2 x exactly
+    # step of 1e-6 makes; differenced elementwise, with the step |x| / 2**30 (x's last 22
+    # bits), they give 2 x to about 2**-22 of it
     x = mg.tensor(1e7 * (1 + np.random.default_rng(6).random(100)), requires_grad=True)
     arg = check_graph(bad_square(x).sum()).nodes[0].args[0]
     assert not arg.ok and arg.checked == 100
-    assert arg.numerical == pytest.approx(2 * arg.vjp, rel=1e-9)
-    assert arg.max_rel_err == pytest.approx(0.5, rel=1e-9)
+    assert arg.numerical == pytest.approx(2 * arg.vjp, rel=2**-20)
+    assert arg.max_rel_err == pytest.approx(0.5, rel=2**-20)
+
+
+@mg.primitive
+def big_sine(x):
+    return np.sin(x)
+
+
+big_sine.defvjp(lambda g, ans, x: g * np.cos(x))
+
+
+def test_the_step_stays_small_beside_the_curvature_of_a_function_of_large_values() -> None:
+    # sin near 1e5: a step of 1e-6 |x| (0.1) would be off by its curvature (rel err 1.7e-3)
+    x = np.array([1e5, 2.5e5, -3e5])
+    assert gradcheck(lambda t: big_sine(t).sum(), x)
+    assert check_graph(big_sine(mg.tensor(x, requires_grad=True)).sum()).ok
 
 
 def test_check_graph_prints_the_rel_err_of_the_element_it_names() -> None:
@@ -866,3 +882,47 @@ def test_options_of_the_wrong_type_are_refused_and_edge_values_accepted() -> Non
     assert CHECKERS["gradcheck"](atol=0, rtol=0.01, eps=np.float32(1e-3))
     assert CHECKERS["check_graph"](max_elements=np.int64(1), atol=0).ok
     assert CHECKERS["compare_grads"](atol=0, rtol=0).ok
+
+
+def test_check_graph_leaves_unchecked_what_rounding_hides_and_says_so() -> None:
+    # the mean of 9e8 and 0.25: a step of 1e-6 in 0.25 moves the mean by less than its
+    # rounding, so finite differences cannot tell a right VJP from a slightly wrong one
+    x = mg.tensor([3e4, 0.5, -0.2, 1.0], requires_grad=True)
+    report = check_graph((x**2).mean())
+    assert report.ok and report.unchecked_nodes() == [2], str(report)
+    assert "not checked at some elements (rounding)" in str(report)
+    assert "lose the change to the outputs' rounding" in str(report.nodes[1])
+    # ... but a VJP wrong by more than the rounding is still wrong
+    wrong = mg.primitive(lambda a: np.mean(a))
+    wrong.defvjp(lambda g, ans, a: g * np.ones_like(a))  # (forgets the 1/n)
+    report = check_graph(wrong(x**2))
+    assert not report.ok and report.failed_nodes() == [2]
+
+
+@mg.primitive
+def cube_root(x):
+    return np.cbrt(x)
+
+
+cube_root.defvjp(lambda g, ans, x: g / (3 * ans**2))  # inf at 0: the slope is vertical
+
+
+def test_an_infinite_vjp_at_a_vertical_tangent_is_not_checked_not_wrong() -> None:
+    with np.errstate(divide="ignore"):
+        report = check_graph(cube_root(mg.tensor([0.0, 8.0], requires_grad=True)).sum())
+    assert report.ok and report.unchecked_nodes() == [1], str(report)
+    assert "the VJP is inf" in str(report.nodes[0])
+
+
+def test_compare_grads_keys_may_be_any_hashable_and_sides_swapped_are_named() -> None:
+    W = mg.tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    b = mg.tensor(np.zeros((2, 1)), requires_grad=True, name="b")
+    X = np.arange(8.0).reshape(2, 4)
+    (W @ X + b).sum().backward()
+    assert compare_grads({0: W.grad.copy()}, {0: W}).ok  # (int keys were "missing")
+    report = compare_grads({W: W.grad.copy()}, {W: W})
+    assert report.ok and report.rows[0].name == "W"
+    swapped = compare_grads({"W": W}, {"W": W.grad.copy()})
+    assert not swapped.ok and "manual and auto swapped" in str(swapped)
+    unsummed = compare_grads({"b": np.ones((2, 4))}, {"b": b})
+    assert "summed over its broadcast axes (axis 1, keepdims=True) equals auto" in str(unsummed)

@@ -221,3 +221,34 @@ def test_a_user_op_matches_finite_differences_in_a_network() -> None:
     swish(Wt @ X).sum().backward()
     (expected,) = numerical_grads(lambda w: float(np.sum((w @ X) / (1 + np.exp(-(w @ X))))), [W])
     assert_close(Wt.grad, expected, rtol=1e-6)
+
+
+def test_defvjp_accepts_every_vjp_that_can_be_called_as_documented() -> None:
+    def with_ans_dropped(vjp):  # a decorator adapting the call: its own signature counts
+        @functools.wraps(vjp)
+        def adapted(g, ans, *args, **settings):
+            return vjp(g, *args, **settings)
+
+        return adapted
+
+    @mg.primitive
+    def cube(x):
+        return x**3
+
+    cube.defvjp(with_ans_dropped(lambda g, x: 3 * x**2 * g))
+    assert mg.grad(cube)(2.0) == 12.0
+
+    @mg.primitive
+    def scale(x, s=1.0):
+        return x * s
+
+    scale.defvjp(lambda g, ans, x, s: g * s, None)  # needs s, which callers pass
+    assert mg.grad(lambda x: scale(x, 3.0))(2.0) == 3.0
+    scale.defvjp(functools.partial(lambda k, g, ans, x, s=1.0: k * g * s, 1.0), None)
+    assert mg.grad(lambda x: scale(x, 3.0))(2.0) == 3.0
+
+
+def test_mg_grad_names_the_node_standing_for_a_named_argument() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    g = mg.grad(lambda x: (x**2).sum())(w)
+    assert "identity → w" in mg.format_graph(g)

@@ -62,8 +62,8 @@ def _operands(prediction: Any, target: Any) -> tuple[Any, Any]:
     if not isinstance(prediction, Tensor | np.ndarray):
         prediction = np.asarray(prediction, dtype=np.float64)
     if not isinstance(target, Tensor | np.ndarray):
-        kind = values_of(prediction).dtype
-        target = np.asarray(target, dtype=kind if kind.kind == "f" else np.float64)
+        dtype = values_of(prediction).dtype
+        target = np.asarray(target, dtype=dtype if dtype.kind == "f" else np.float64)
     return prediction, target
 
 

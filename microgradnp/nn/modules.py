@@ -39,48 +39,45 @@ def _is_parameter(value: object) -> TypeGuard[Tensor]:
     return isinstance(value, Tensor) and value.is_leaf and value.requires_grad
 
 
-def _contents(key: str, value: object) -> list[tuple[str, object, tuple[object, str] | None]]:
-    """(local name, item, None) for an attribute's value, or for every item of the lists,
-    tuples and dicts it holds, nested to any depth ("stages.0.1"); each container once.
-    An item under a non-string dict key comes with `(that key, the dict's name)` instead of
-    None (it has no name: `_entries` leaves it out and `_check_dict_keys` looks at it)."""
-    found: list[tuple[str, object, tuple[object, str] | None]] = []
+def _parts(key: str, value: object, owner: str | None = None) -> list[tuple[str, Module | Tensor]]:
+    """The Modules and Tensors an attribute holds, with their local names: the value itself,
+    or the items of the lists, tuples and dicts it holds, nested to any depth ("layers.0",
+    "stages.0.1"), each container once. Items under non-string dict keys have no name and
+    are left out (a config keyed by int); with `owner` (the module's class name, for the
+    message), a Module or parameter among them raises TypeError."""
+    found: list[tuple[str, Module | Tensor]] = []
     seen: set[int] = set()
-    stack: list[tuple[str, object, tuple[object, str] | None]] = [(key, value, None)]
+    stack: list[tuple[str, Any, object]] = [("", key, value)]  # (container's name, key, item)
     while stack:
-        name, item, bad_key = stack.pop()
-        if not isinstance(item, list | tuple | dict):
-            found.append((name, item, bad_key))
+        parent, k, item = stack.pop()
+        is_part = isinstance(item, Module | Tensor)
+        if not is_part and not isinstance(item, list | tuple | dict):
+            continue  # (no name made for the numbers of a long list)
+        name = f"{parent}.{k}" if parent else str(k)
+        if is_part:
+            found.append((name, item))  # type: ignore[arg-type]
             continue
         if id(item) in seen:
             continue
         seen.add(id(item))
-        is_dict = isinstance(item, dict)
-        pairs = list(item.items() if is_dict else enumerate(item))  # type: ignore[union-attr]
-        for k, v in reversed(pairs):
-            if bad_key is None and is_dict and not isinstance(k, str):
-                stack.append((f"{name}.{k}", v, (k, name)))
-            else:
-                stack.append((f"{name}.{k}", v, bad_key))
+        if isinstance(item, dict):
+            for k2, v in item.items():
+                if not isinstance(k2, str) and owner is not None:
+                    _refuse_unnamed(owner, name, k2, v)
+            pairs = [(k2, v) for k2, v in item.items() if isinstance(k2, str)]
+        else:
+            pairs = list(enumerate(item))  # type: ignore[arg-type]
+        # (filtered here, in one pass: a long list of numbers costs a type check each)
+        stack.extend((name, k2, v) for k2, v in reversed(pairs) if isinstance(v, _HOLDERS))
     return found
 
 
-def _entries(key: str, value: object) -> list[tuple[str, object]]:
-    """An attribute's value, or the items of the lists, tuples and dicts it holds (nested),
-    with their local names. Items under non-string dict keys are left out:
-    `_check_dict_keys` rejects such keys for parameters and submodules, and other values
-    (a config keyed by int) are no parts."""
-    return [(name, item) for name, item, bad_key in _contents(key, value) if bad_key is None]
-
-
-def _check_dict_keys(owner: str, name: str, value: object) -> None:
-    """Raise TypeError if a dict in `value` holds a parameter or submodule under a key that
-    is not a string: the key would have to name it in `named_parameters()` and `state_dict()`."""
-    if not isinstance(value, list | tuple | dict):
-        return
-    for _, item, bad_key in _contents(name, value):
-        if bad_key is not None and (isinstance(item, Module) or _is_parameter(item)):
-            key, where = bad_key
+def _refuse_unnamed(owner: str, where: str, key: object, value: object) -> None:
+    """Raise TypeError if `value`, held under the non-string key `key` of the dict `where`,
+    is or holds a parameter or submodule: the key would have to name it in
+    `named_parameters()` and `state_dict()`."""
+    for _, item in _parts("", value):
+        if isinstance(item, Module) or _is_parameter(item):
             what = "a parameter" if isinstance(item, Tensor) else f"a {type(item).__name__}"
             raise TypeError(
                 f"{owner}: the dict attribute {where!r} has the key {key!r} "
@@ -88,11 +85,6 @@ def _check_dict_keys(owner: str, name: str, value: object) -> None:
                 f"{str(key)!r}, as they name its parameters in named_parameters() and "
                 "state_dict()"
             )
-
-
-def _holds_parts(value: object) -> bool:
-    """Whether assigning `value` adds parameters or submodules (so names must be updated)."""
-    return any(isinstance(v, Module) or _is_parameter(v) for _, v in _entries("", value))
 
 
 class IncompatibleKeys(NamedTuple):
@@ -158,9 +150,8 @@ class Module:
     # ------------------------------------------------------------ attributes
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _INTERNAL:
-            _check_dict_keys(type(self).__name__, name, value)
-        holds_parts = _holds_parts(value)
+        parts = [] if name in _INTERNAL else _parts(name, value, type(self).__name__)
+        holds_parts = any(isinstance(v, Module) or _is_parameter(v) for _, v in parts)
         if holds_parts and "_params" not in self.__dict__:
             raise RuntimeError(
                 f"{type(self).__name__}: cannot assign {name!r} before Module.__init__() runs; "
@@ -172,7 +163,7 @@ class Module:
             return
         params = self.__dict__.get("_params")
         if isinstance(params, set):
-            params.update(v for _, v in _entries(name, value) if _is_parameter(v))
+            params.update(v for _, v in parts if _is_parameter(v))
         self._forget_unheld(old)
         if holds_parts:
             self._assign_names()
@@ -189,14 +180,14 @@ class Module:
         params = self.__dict__.get("_params")
         if not params:
             return
-        gone = [v for _, v in _entries("", old) if isinstance(v, Tensor) and v in params]
+        gone = [v for _, v in _parts("", old) if isinstance(v, Tensor) and v in params]
         if not gone:
             return
         held = {
             id(item)
             for key, value in self.__dict__.items()
             if key not in _INTERNAL
-            for _, item in _entries(key, value)
+            for _, item in _parts(key, value)
         }
         params.difference_update([p for p in gone if id(p) not in held])
 
@@ -206,8 +197,8 @@ class Module:
         for key, value in self.__dict__.items():
             if key in _INTERNAL:
                 continue
-            _check_dict_keys(type(self).__name__, key, value)  # the dict may have grown
-            for name, item in _entries(key, value):
+            # (owner given: a dict that grew since it was assigned is checked again)
+            for name, item in _parts(key, value, type(self).__name__):
                 if isinstance(item, Module):
                     yield name, item
                 elif _is_parameter(item):
@@ -369,6 +360,10 @@ class Module:
             return head + ")"
         lines = [f"  ({k}): " + repr(m).replace("\n", "\n  ") for k, m in children]
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+# What _parts looks into or collects (a module global: Module is defined just above).
+_HOLDERS = (list, tuple, dict, Tensor, Module)
 
 
 class Linear(Module):
