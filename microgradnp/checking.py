@@ -41,6 +41,7 @@ from .recording import (
     is_tensor,
     random_generator,
     restore_mode,
+    sequence_number,
     switch_mode,
     values_of,
 )
@@ -308,6 +309,7 @@ def gradcheck(
             )
         raise ValueError(f"gradcheck: no input to differentiate: {why}")
 
+    made_at = sequence_number()  # (a graph f closes over, freed earlier, is a constant)
     leaves = {i: Tensor(arrays[i], requires_grad=True, name=specs[i].name) for i in wrt}
     token = switch_mode(grad_enabled=True)
     try:
@@ -319,7 +321,8 @@ def gradcheck(
             )
         connected = isinstance(out, Tensor) and out.requires_grad
         if connected:
-            found = engine.gradients(out, [leaves[i] for i in wrt], create_graph=False)
+            targets = [leaves[i] for i in wrt]
+            found = engine.gradients(out, targets, create_graph=False, made_at=made_at)
         else:  # f does not depend on its inputs, or cut its result off the graph
             found = [None] * len(wrt)
     finally:
