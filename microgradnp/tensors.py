@@ -7,6 +7,7 @@ from ones that require grad carries the record (`Node`) that `backward()` follow
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from .recording import (
     current_mode,
     register_tensor_type,
     reworded,
+    sequence_number,
     values_of,
 )
 
@@ -77,6 +79,24 @@ def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
         )
     # backward() adds into .grad in place: a read-only array (a computed tensor's) is copied
     return array if array.flags.writeable else array.copy()
+
+
+# The leaves whose requires_grad was turned off: frozen parameters, which nn.Module counts as
+# parameters wherever it finds them (also in a list filled after it was assigned). By id,
+# with weak references (a WeakSet would compare tensors with ==, which is elementwise).
+_FROZEN: dict[int, tuple[weakref.ref[Tensor], int]] = {}
+
+
+def _freeze(t: Tensor) -> None:
+    key = id(t)
+    _FROZEN[key] = (weakref.ref(t, lambda _: _FROZEN.pop(key, None)), sequence_number())
+
+
+def frozen_at(t: Tensor) -> int:
+    """When (a sequence number) the leaf t, requiring grad, was last frozen (its
+    requires_grad set to False); -1 if never."""
+    ref, when = _FROZEN.get(id(t), (None, -1))
+    return when if ref is not None and ref() is t else -1
 
 
 def _writeable(data: np.ndarray) -> bool:
@@ -238,6 +258,8 @@ class Tensor:
                 f"requires_grad can only be changed on leaf tensors; this one was computed by "
                 f"{self._node.op.name}. Use .detach() for a leaf copy"
             )
+        if not value and self._requires_grad and self._node is None:
+            _freeze(self)  # a leaf that required grad: a parameter, frozen (see nn.Module)
         if value and self._data.dtype.kind != "f":
             raise TypeError(
                 f"requires_grad=True needs floating-point data, but this tensor's dtype is "

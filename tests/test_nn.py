@@ -619,3 +619,48 @@ def test_forgetting_super_init_is_explained() -> None:
 
     assert Stateless()(3.0).item() == 6.0
     assert list(Stateless().parameters()) == []
+
+
+def test_a_parameter_appended_to_a_list_then_frozen_stays_a_parameter() -> None:
+    class Tables(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = mg.tensor(1.0, requires_grad=True)
+            self.tables = []  # filled after it was assigned
+
+    model = Tables()
+    table = mg.tensor([0.0, 1.0, 2.0], requires_grad=True)
+    model.tables.append(table)
+    table.requires_grad = False  # frozen before anything looked at the module
+    assert [n for n, _ in model.named_parameters()] == ["w", "tables.0"]  # (PyTorch's too)
+    fresh = Tables()
+    fresh.tables.append(mg.tensor(np.zeros(3)))  # a constant: frozen never
+    assert [n for n, _ in fresh.named_parameters()] == ["w"]
+    with pytest.raises(KeyError, match="unexpected key"):
+        fresh.load_state_dict(model.state_dict())
+
+
+def test_dict_keys_that_cannot_be_part_of_a_name_are_refused() -> None:
+    class Heads(Module):
+        def __init__(self, heads) -> None:
+            super().__init__()
+            self.q = heads
+
+    for key in ("0.5", ""):
+        with pytest.raises(TypeError, match=r"has the key .* use non-empty keys without '\.'"):
+            Heads({key: Linear(2, 1, rng=0)})
+    Heads({"0.5": 1.0})  # (a config: nothing to name)
+
+
+def test_a_tied_weight_has_a_state_dict_key_for_each_of_its_names() -> None:
+    lin = Linear(2, 2, rng=0)
+    model = Sequential(lin, Tanh(), lin)  # as PyTorch: named_parameters once, state_dict twice
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    state = model.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert np.array_equal(state["2.weight"], lin.weight.data)
+    state["2.weight"] = state["2.weight"] + 1.0  # loaded last: the tied weight takes it
+    model.load_state_dict(state)
+    assert np.array_equal(lin.weight.data, state["2.weight"])
+    with pytest.raises(KeyError, match="missing key"):
+        model.load_state_dict({"0.weight": state["0.weight"], "0.bias": state["0.bias"]})

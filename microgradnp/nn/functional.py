@@ -136,6 +136,7 @@ def binary_cross_entropy_with_logits(z: Any, y: Any, *, reduction: str = "mean")
 def mse_loss(a: Any, b: Any, *, reduction: str = "mean") -> Tensor:
     """(a - b) ** 2, reduced."""
     _check_same_shape("mse_loss", a, b)
+    a, b = _operands(a, b)
     d = ops.sub(a, b)
     return _reduce(d * d, reduction, "mse_loss")
 
@@ -153,6 +154,7 @@ def cross_entropy(logits: Any, labels: Any, *, reduction: str = "mean") -> Tenso
         raise ValueError(f"{name}: logits must have shape (N, C) or (C,), got {scores.shape}")
     log_p = ops.log_softmax(logits, axis=-1)
     if targets.dtype.kind == "f" and targets.shape == scores.shape:
+        _, labels = _operands(logits, labels)  # (a list of probabilities: the logits' dtype)
         return _reduce(-ops.sum(log_p * labels, axis=-1), reduction, name)
     if targets.dtype.kind not in "iu":
         raise TypeError(

@@ -24,11 +24,17 @@ from typing import Any, NamedTuple, TypeGuard
 import numpy as np
 
 from .. import ops
-from ..recording import no_grad, random_generator, recording_scope, values_of
-from ..tensors import Tensor
+from ..recording import (
+    no_grad,
+    random_generator,
+    recording_scope,
+    sequence_number,
+    values_of,
+)
+from ..tensors import Tensor, frozen_at
 
 # Module's own bookkeeping attributes: never parameters or submodules.
-_INTERNAL = frozenset({"_name", "_params", "training"})
+_INTERNAL = frozenset({"_name", "_params", "_assigned", "training"})
 
 
 def _join(prefix: str, name: str) -> str:
@@ -62,7 +68,7 @@ def _parts(key: str, value: object, owner: str | None = None) -> list[tuple[str,
         seen.add(id(item))
         if isinstance(item, dict):
             for k2, v in item.items():
-                if not isinstance(k2, str) and owner is not None:
+                if owner is not None and not (isinstance(k2, str) and k2 and "." not in k2):
                     _refuse_unnamed(owner, name, k2, v)
             pairs = [(k2, v) for k2, v in item.items() if isinstance(k2, str)]
         else:
@@ -73,17 +79,20 @@ def _parts(key: str, value: object, owner: str | None = None) -> list[tuple[str,
 
 
 def _refuse_unnamed(owner: str, where: str, key: object, value: object) -> None:
-    """Raise TypeError if `value`, held under the non-string key `key` of the dict `where`,
-    is or holds a parameter or submodule: the key would have to name it in
-    `named_parameters()` and `state_dict()`."""
+    """Raise TypeError if `value`, held under the key `key` of the dict `where` (not a
+    string, empty, or with a "."), is or holds a parameter or submodule: the key would have
+    to name it in `named_parameters()` and `state_dict()`, whose names "." separates."""
     for _, item in _parts("", value):
         if isinstance(item, Module) or _is_parameter(item):
             what = "a parameter" if isinstance(item, Tensor) else f"a {type(item).__name__}"
+            if isinstance(key, str):
+                fix = "use non-empty keys without '.', which separates the parts of a name"
+            else:
+                fix = f"use string keys, such as {str(key)!r}"
             raise TypeError(
                 f"{owner}: the dict attribute {where!r} has the key {key!r} "
-                f"({type(key).__name__}) holding {what}; use string keys, such as "
-                f"{str(key)!r}, as they name its parameters in named_parameters() and "
-                "state_dict()"
+                f"({type(key).__name__}) holding {what}; {fix}, as they name its "
+                "parameters in named_parameters() and state_dict()"
             )
 
 
@@ -124,11 +133,16 @@ class Module:
     # per tensor so that one frozen later stays a parameter while a constant beside it in
     # the same list or dict never becomes one. Hashed by identity.
     _params: frozenset[Tensor] | set[Tensor] = frozenset()
+    # When each attribute was assigned (a sequence number): a tensor frozen after that, in a
+    # list filled later, was a parameter while the module held it; one frozen before was a
+    # constant when it came.
+    _assigned: Mapping[str, int] = {}
     training: bool = True
 
     def __init__(self) -> None:
         object.__setattr__(self, "_name", "")
         object.__setattr__(self, "_params", set())
+        object.__setattr__(self, "_assigned", {})
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------ calling
@@ -164,6 +178,7 @@ class Module:
         params = self.__dict__.get("_params")
         if isinstance(params, set):
             params.update(v for _, v in parts if _is_parameter(v))
+            self._assigned[name] = sequence_number()  # type: ignore[index]
         self._forget_unheld(old)
         if holds_parts:
             self._assign_names()
@@ -197,6 +212,7 @@ class Module:
         for key, value in self.__dict__.items():
             if key in _INTERNAL:
                 continue
+            assigned = self._assigned.get(key, -1)
             # (owner given: a dict that grew since it was assigned is checked again)
             for name, item in _parts(key, value, type(self).__name__):
                 if isinstance(item, Module):
@@ -207,7 +223,9 @@ class Module:
                     if params is not None:
                         params.add(item)
                     yield name, item
-                elif isinstance(item, Tensor) and params and item in params:
+                elif isinstance(item, Tensor) and (
+                    (params and item in params) or frozen_at(item) > assigned
+                ):
                     yield name, item  # a parameter frozen later (requires_grad = False)
 
     def _assign_names(self) -> None:
@@ -217,30 +235,35 @@ class Module:
         for name, p in self._parameter_list():
             p.name = _join(self._name, name)
 
-    def _parameter_list(self) -> list[tuple[str, Tensor]]:
-        """(path relative to self, parameter): each module's own, pre-order, once each."""
+    def _parameter_list(self, *, aliases: bool = False) -> list[tuple[str, Tensor]]:
+        """(path relative to self, parameter): each module's own, pre-order, once each; with
+        `aliases`, once under every name that reaches it (a tied weight: a state dict's keys,
+        as in PyTorch)."""
         found: list[tuple[str, Tensor]] = []
         seen: set[int] = set()
-        for prefix, module in self._walk_modules():
+        for prefix, module in self._walk_modules(every_path=aliases):
             for key, member in module._members():
-                if isinstance(member, Tensor) and id(member) not in seen:
+                if isinstance(member, Tensor) and (aliases or id(member) not in seen):
                     seen.add(id(member))
                     found.append((_join(prefix, key), member))
         return found
 
-    def _walk_modules(self) -> list[tuple[str, Module]]:
-        """(path relative to self, module) for self and every submodule, pre-order, once each."""
+    def _walk_modules(self, *, every_path: bool = False) -> list[tuple[str, Module]]:
+        """(path relative to self, module) for self and every submodule, pre-order, once each
+        (with `every_path`, once per path that reaches it: a shared module under each of its
+        names)."""
         found: list[tuple[str, Module]] = []
         seen: set[int] = set()
-        stack: list[tuple[str, Module]] = [("", self)]
+        stack: list[tuple[str, Module, frozenset[int]]] = [("", self, frozenset())]
         while stack:
-            prefix, module = stack.pop()
-            if id(module) in seen:
+            prefix, module, above = stack.pop()  # (above: the modules on the path, cycles)
+            if id(module) in (above if every_path else seen):
                 continue
             seen.add(id(module))
             found.append((prefix, module))
             children = [(k, m) for k, m in module._members() if isinstance(m, Module)]
-            stack.extend((_join(prefix, k), m) for k, m in reversed(children))
+            inner = above | {id(module)} if every_path else above
+            stack.extend((_join(prefix, k), m, inner) for k, m in reversed(children))
         return found
 
     # ------------------------------------------------------------ parameters
@@ -289,9 +312,11 @@ class Module:
         """{dotted name: copy of the parameter's array}, in `named_parameters()` order.
 
         Copies, so later training does not change a state dict already taken. Save it with
-        `mg.save(model.state_dict(), path)`.
+        `mg.save(model.state_dict(), path)`. A parameter reached under several names (a
+        tied weight, a module used twice) has a key for each, as in PyTorch.
         """
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        self._assign_names()
+        return {name: p.data.copy() for name, p in self._parameter_list(aliases=True)}
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], *, strict: bool = True
@@ -309,7 +334,8 @@ class Module:
                 f"{where}: expected a mapping of names to arrays (such as mg.load(path) or "
                 f"model.state_dict()), got {type(state_dict).__name__}"
             )
-        own = dict(self.named_parameters())
+        self._assign_names()
+        own = dict(self._parameter_list(aliases=True))
         missing = [k for k in own if k not in state_dict]
         unexpected = [str(k) for k in state_dict if k not in own]
         if strict and (missing or unexpected):
