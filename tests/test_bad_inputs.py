@@ -888,6 +888,18 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: tutorial_model()[1.0], ("not 1.0",)
 
 
+@row("self.heads = {0: nn.Linear(2, 1)}")
+def _(tmp: Path) -> Iterable[Case]:
+    class Heads(nn.Module):
+        def __init__(self, heads: Any) -> None:
+            super().__init__()
+            self.heads = heads
+
+    yield lambda: Heads({0: nn.Linear(2, 1, rng=0)})
+    yield lambda: Heads({"0.5": nn.Linear(2, 1, rng=0)}), ("without '.'",)
+    yield lambda: Heads([{"": nn.Linear(2, 1, rng=0)}]), ("the dict attribute 'heads.0'",)
+
+
 @row("self.layer = nn.Linear(2, 2)")
 def _(tmp: Path) -> Iterable[Case]:
     class Net(nn.Module):
