@@ -673,9 +673,10 @@ def check_graph(
     finite differences (sqrt at 0). Such elements are reported, not failed: the op's
     status is "partly checked" (the other elements are checked as usual) or "not checked"
     (none could be), `report.unchecked_nodes()` lists them, and `report.ok` (no VJP found
-    wrong) is not affected. So are elements where the VJP is inf (an infinite slope, as of
-    a cube root at 0), and those where a small input beside large outputs moves them by less
-    than their rounding. A NaN VJP where all the values are finite is wrong.
+    wrong) is not affected. So are elements where the VJP is inf and finite differences
+    grow without bound (a vertical tangent, as of a cube root at 0), and those where a small
+    input beside large outputs moves them by less than their rounding. Any other NaN/inf
+    VJP where all the values are finite is wrong.
 
     Ops are numbered as in graph pictures (op #1 is computed first). The graph must not
     have been freed: check before `backward()`, or pass `retain_graph=True` to it. Raises
@@ -824,8 +825,8 @@ def _check_arg(
     value() is op(args) with its non-finite outputs (`ans`) set to 0; feeds_bad marks the
     elements of x that feed a non-finite one. An element where a non-finite value takes
     part, or that only feeds non-finite outputs, is counted as unchecked (with the reason),
-    not compared; so is one where the VJP is inf (an infinite slope). A NaN VJP where all
-    of these are finite is wrong.
+    not compared; so is one where the VJP is inf at a vertical tangent. Any other NaN/inf
+    VJP where all of these are finite is wrong.
     """
     shape = np.shape(x)
     size = int(np.prod(shape))
@@ -847,7 +848,14 @@ def _check_arg(
         central[k] = np.vdot(g, up - down) / (2 * h[k])
         forward, backward = np.vdot(g, up - centre) / h[k], np.vdot(g, centre - down) / h[k]
         lo[k], hi[k] = min(forward, backward), max(forward, backward)
-        noise[k] = _ROUNDING * np.vdot(np.abs(g), np.abs(up) + np.abs(down)) / (2 * h[k])
+        # (over the outputs that moved: one that does not depend on x changes by exactly 0
+        # and adds no error; over all of them only when none moved, as then the step may
+        # be below every output's resolution)
+        moved = (up != centre) | (down != centre)
+        magnitude = np.abs(up) + np.abs(down)
+        if moved.any():
+            magnitude = np.where(moved, magnitude, 0.0)
+        noise[k] = _ROUNDING * np.vdot(np.abs(g), magnitude) / (2 * h[k])
     analytic = vjp.reshape(-1)[picked]
     tol = atol + rtol * np.abs(central)
     smooth_ok = np.abs(analytic - central) <= tol
@@ -856,6 +864,9 @@ def _check_arg(
     # changes the outputs by less than their rounding. Differing by no more than that, the
     # VJP cannot be told right or wrong at this eps.
     unresolved = ~smooth_ok & ~kink_ok & (np.abs(analytic - central) <= tol + noise)
+    # An inf VJP where finite differences grow beyond 1/sqrt(step): a vertical tangent
+    # (cube root at 0), which they only approach. Any other inf VJP is wrong.
+    vertical = np.isinf(analytic) & (np.abs(central) * np.sqrt(h) > 1)
     at_kink = ~smooth_ok & kink_ok
     reference = np.where(at_kink, analytic, central)  # a kink's subgradient is accepted as is
 
@@ -867,10 +878,10 @@ def _check_arg(
         ("the input is", ~np.isfinite(x_picked), x_picked),
         ("its output is", feeds_bad & silent, ans),
         ("finite differences are", ~np.isfinite(central), central),
-        # inf: an infinite slope (cbrt at 0), which finite differences only approach; NaN
-        # only beside a non-finite output (A @ B with an inf in B: 0 * inf in the VJP).
-        # Where every value is finite, a NaN VJP is compared, and wrong.
-        ("the VJP is", np.isinf(analytic) | (np.isnan(analytic) & feeds_bad), analytic),
+        # inf at a vertical tangent; NaN/inf beside a non-finite output (A @ B with an inf
+        # in B: 0 * inf in the VJP). Where every value is finite, any other non-finite VJP
+        # is compared, and wrong.
+        ("the VJP is", vertical | (~np.isfinite(analytic) & feeds_bad), analytic),
         (_UNRESOLVED, unresolved, None),
     ]
     unchecked = np.logical_or.reduce([mask for _, mask, _ in causes])
@@ -1262,26 +1273,23 @@ class _AnomalyDetector:
         )
 
     def _entered(self, op: Primitive, out: Tensor, vals: Any, where: Any) -> None:
-        """Raise if a NaN input of a recorded op is not an op's result (it is a leaf or a
-        constant). Not for ±inf, which can be meant (a -inf mask before a softmax)."""
+        """Raise if a NaN input of a recorded op is a parameter (a leaf that requires grad:
+        an update made it NaN). NaN data and constants may be meant (masked out later, as
+        missing labels): backward says where they were, if they reach a gradient."""
         if out._node is None or out._node.args is None:
             return  # (nothing to differentiate: NaN may be carried along)
-        args = out._node.args
-        for i, v in enumerate(vals):
-            arg = args[i]
-            if (is_tensor(arg) and arg._node is not None) or not _is_number(v):
+        for i, arg in enumerate(out._node.args):
+            if not (is_tensor(arg) and arg._node is None and arg._requires_grad):
                 continue
-            if not np.isnan(v).any():
+            data = arg._data
+            if not np.isnan(data).any():
                 continue
-            what = "a leaf tensor" if is_tensor(arg) else "a constant (not a Tensor)"
-            if is_tensor(arg) and arg.name:
-                what += f" {arg.name!r}"
-            data = np.asarray(v)
+            label = f" {arg.name!r}" if arg.name else ""
             raise FloatingPointError(
-                f"detect_anomaly: argument {i} of {op.name}, {what} of shape {data.shape}, "
-                f"holds {_non_finite_kinds(data)} (first at {_where(_first_bad(data))}): it "
-                "came in with the data or a parameter, not from an op. Check the inputs "
-                "(np.isfinite(x).all()), or the update that made the parameter non-finite.\n"
+                f"detect_anomaly: argument {i} of {op.name}, the parameter{label} of shape "
+                f"{data.shape}, holds {_non_finite_kinds(data)} (first at "
+                f"{_where(_first_bad(data))}): no op made it, an update did (too large a "
+                "learning rate?) or it was created so.\n"
                 + _called_at(op.name, where or _user_location())
             )
 
@@ -1297,8 +1305,9 @@ class _AnomalyDetector:
         before = ""
         if not all(_is_finite(v) for v in node.vals or ()):
             before = (
-                " The op's inputs were already non-finite in the forward pass, which ran "
-                "outside detect_anomaly: run it inside to find where they came from."
+                " The op's inputs already held NaN/inf in the forward pass: from the data or "
+                "a constant (check them with np.isfinite), or from ops run outside "
+                "detect_anomaly."
             )
         raise FloatingPointError(
             f"detect_anomaly: during backward, {node.op.name}'s VJP gave {which} (shape "
@@ -1332,10 +1341,11 @@ class detect_anomaly(_ModeSwitch):
     raises FloatingPointError.
 
     Forward: an op that turns finite inputs into NaN/Inf (log(0), 0/0, exp overflow), or
-    a NaN coming into the graph with the data or a parameter (an op's input that no op
-    made). Backward: a VJP that hands an input a NaN/Inf gradient. The error names the op, the
-    shapes, the first bad element and the file:line of your code that called the op
-    (ops recorded inside the block remember it). Per thread and context, like no_grad.
+    a parameter holding NaN (an update made it so). Backward: a VJP that hands an input a
+    NaN/Inf gradient (saying so when NaN data or constants were among the op's inputs).
+    The error names the op, the shapes, the first bad element and the file:line of your
+    code that called the op (ops recorded inside the block remember it). Per thread and
+    context, like no_grad.
     It checks every value, so it is slow: for debugging.
     """
 

@@ -573,12 +573,12 @@ log_softmax.defvjp(lambda g, ans, x, axis=-1: g - exp(ans) * g.sum(axis=axis, ke
 # ---------------------------------------------------------------- shapes
 
 
-@primitive
+@primitive(saves_inputs=False)
 def identity(x: Any) -> np.ndarray:
-    """x's values (its array itself), recorded as an op of its own: a new node standing
-    for x (mg.grad differentiates with respect to one, so that x used elsewhere stays
-    apart). It saves x, so that x's array is kept from changing while the node lives."""
-    return np.asarray(x)
+    """A copy of x, recorded as an op of its own: a new node standing for x (mg.grad
+    differentiates with respect to one, so that x used elsewhere stays apart). A copy, so
+    that x itself is neither locked nor read again: the caller may update it meanwhile."""
+    return np.array(x, copy=True)
 
 
 identity.defvjp(lambda g, ans, x: g)

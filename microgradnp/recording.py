@@ -154,21 +154,24 @@ class _ModeSwitch:
 
     def __exit__(self, *exc_info: object) -> None:
         active = _ACTIVE.get()
-        if active is not None and active[0] is self:  # (always, unless exits were mixed up)
+        if active is not None and active[0] is self:  # (always, unless exits interleave)
             _ACTIVE.set(active[2])
             restore_mode(active[1])
             return
-        inner: list[tuple[Any, Token[Mode]]] = []  # this switch's entry, found deeper
+        # Exits out of order (two generators holding `with no_grad():` across yields): the
+        # switches entered inside this one still hold; the one directly inside takes this
+        # one's undo token, so that its exit restores the mode from before both.
+        inner: list[tuple[Any, Token[Mode]]] = []
         while active is not None and active[0] is not self:
             inner.append((active[0], active[1]))
             active = active[2]
-        if active is None:
+        if active is None or not inner:
             return  # (not entered in this context)
-        outer = active[2]
-        for entry in reversed(inner):
-            outer = (*entry, outer)
-        _ACTIVE.set(outer)
-        restore_mode(active[1])
+        inner[-1] = (inner[-1][0], active[1])
+        chain = active[2]
+        for switch, token in reversed(inner):
+            chain = (switch, token, chain)
+        _ACTIVE.set(chain)
 
     def __call__(self, func: F) -> F:
         switch = type(self)
@@ -491,11 +494,14 @@ class Primitive:
     def _check_vjp_signature(self, vjp: VJP) -> None:
         """Raise TypeError now if vjp cannot be called as vjp(g, ans, *args) with the
         forward's required arguments (HIPS autograd's VJP makers take (ans, *args))."""
-        try:  # (the signatures as called: a wrapper's own, not the function it wraps)
-            params = inspect.signature(self.fun, follow_wrapped=False).parameters.values()
+        try:  # (the forward's arguments, through its decorators; the VJP as it is called,
+            # a wrapper adapting the call by its own signature)
+            params = inspect.signature(self.fun).parameters.values()
             signature = inspect.signature(vjp, follow_wrapped=False)
         except (TypeError, ValueError):  # (a builtin: nothing to compare)
             return
+        if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
+            return  # (a forward of *arrays: how many, only its calls say)
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         positional = [p for p in params if p.kind in kinds]
         required = [p.name for p in positional if p.default is p.empty]
@@ -510,13 +516,10 @@ class Primitive:
                 return
             except TypeError:
                 continue
-        shown = [*required]
-        if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
-            shown.append("*args")
         name = getattr(vjp, "__name__", type(vjp).__name__)
         raise TypeError(
-            f"{self.name}.defvjp: a VJP is called as vjp(g, ans, {', '.join(shown)}"
-            f"{', ' if shown else ''}**settings), but {name}{signature} cannot take those "
+            f"{self.name}.defvjp: a VJP is called as vjp(g, ans, {', '.join(required)}"
+            f"{', ' if required else ''}**settings), but {name}{signature} cannot take those "
             "arguments (g is the output's gradient, ans the forward's result)"
         )
 

@@ -457,3 +457,21 @@ def test_shape_errors_name_the_op_and_the_shapes(build, message: str) -> None:
 def test_index_errors_name_the_op() -> None:
     with pytest.raises(IndexError, match=r"getitem on \(3,\).*out of bounds"):
         mg.tensor([1.0, 2.0, 3.0])[5]
+
+
+def test_no_grad_blocks_exited_out_of_order_leave_the_mode_as_it_was() -> None:
+    def batches(n: int):
+        with mg.no_grad():
+            yield from range(n)
+
+    for _ in zip(batches(2), batches(3), strict=False):  # the first generator ends first
+        assert not mg.is_grad_enabled()
+    gc.collect()  # (the second one is closed when collected)
+    assert mg.is_grad_enabled()
+    outer, inner = mg.no_grad(), mg.enable_grad()
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)  # out of order: enable_grad still holds
+    assert mg.is_grad_enabled()
+    inner.__exit__(None, None, None)
+    assert mg.is_grad_enabled()

@@ -933,3 +933,40 @@ def test_gradcheck_takes_a_closed_over_tensor_whose_graph_was_freed_as_a_constan
     y = w * 2
     y.sum().backward()  # frees y's graph; f only reads y's values
     assert gradcheck(lambda a: (a * y).sum(), np.ones(2))
+
+
+@mg.primitive
+def pad_with_big(x):
+    return np.concatenate([2 * x, np.full(1000, 1e8)])
+
+
+pad_with_big.defvjp(lambda g, ans, x: g[: x.shape[0]])  # forgets the 2
+
+
+def test_outputs_that_do_not_depend_on_an_input_hide_no_wrong_vjp_as_rounding() -> None:
+    x = mg.tensor([0.3, -0.7], requires_grad=True)
+    report = check_graph(pad_with_big(x).sum())
+    assert report.failed_nodes() == [1], str(report)
+
+
+@mg.primitive
+def square_inf(x):
+    return x * x
+
+
+square_inf.defvjp(lambda g, ans, x: g * np.full_like(x, np.inf))
+
+
+def test_an_infinite_vjp_where_finite_differences_are_moderate_is_wrong() -> None:
+    report = check_graph(square_inf(mg.tensor([1.0, 2.0], requires_grad=True)).sum())
+    assert report.failed_nodes() == [1] and "gives inf" in str(report)
+
+
+def test_defvjp_checks_a_decorated_forward_by_the_function_it_wraps() -> None:
+    @mg.primitive
+    @np.errstate(divide="ignore")
+    def safe_log(x):
+        return np.log(x)
+
+    safe_log.defvjp(lambda g, ans, x: g / x)  # (the wrapper's own signature is *args)
+    assert check_graph(safe_log(mg.tensor([1.0, 2.0], requires_grad=True)).sum()).ok

@@ -226,7 +226,11 @@ class Module:
                 elif isinstance(item, Tensor) and (
                     (params and item in params) or frozen_at(item) > assigned
                 ):
-                    yield name, item  # a parameter frozen later (requires_grad = False)
+                    # a parameter frozen later (requires_grad = False); remembered (copies
+                    # of the module keep it a parameter)
+                    if params is not None:
+                        params.add(item)
+                    yield name, item
 
     def _assign_names(self) -> None:
         """Give every submodule and parameter below this module its full dotted path."""
@@ -336,7 +340,10 @@ class Module:
             )
         self._assign_names()
         own = dict(self._parameter_list(aliases=True))
-        missing = [k for k in own if k not in state_dict]
+        # A tied weight is loaded if any of its names is given (a checkpoint written before
+        # state dicts listed every name has one of them).
+        given = {id(p) for k, p in own.items() if k in state_dict}
+        missing = [k for k, p in own.items() if k not in state_dict and id(p) not in given]
         unexpected = [str(k) for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             problems = []
