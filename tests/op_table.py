@@ -264,6 +264,12 @@ def _cases() -> list[OpCase]:
             ((2, 3), (4,)),
         ),
         OpCase(
+            "astype to float64 and back",  # each VJP converts the gradient to its input's dtype
+            lambda x: mg.astype(x.astype(np.float64) * 3.0, x.dtype),
+            lambda xp, x: 3.0 * x,
+            ((3, 4),),
+        ),
+        OpCase(
             "broadcast_to an int shape",
             lambda x: mg.broadcast_to(x, 4),
             lambda xp, x: x * xp.ones(4),
@@ -327,3 +333,39 @@ def _cases() -> list[OpCase]:
 
 
 OP_CASES = _cases()
+
+
+@dataclass(frozen=True)
+class ConstantCase:
+    """An op without a gradient (piecewise constant: its derivative is zero wherever it
+    exists), with the NumPy function it must agree with. The first input has the output's
+    shape; the others broadcast to it."""
+
+    id: str
+    fn: Callable[..., Any]  # microgradnp
+    ref: Callable[..., Any]  # NumPy
+    shapes: tuple[Shape, ...]
+
+    def inputs(self, dtype: Any = np.float64) -> list[np.ndarray]:
+        # small integers (as floats), so that ties, and zeros for sign, occur
+        rng = np.random.default_rng(zlib.crc32(self.id.encode()))
+        return [rng.integers(-2, 3, size=shape).astype(dtype) for shape in self.shapes]
+
+
+def _constant_cases() -> list[ConstantCase]:
+    cases = [ConstantCase(f"sign{shape}", mg.sign, np.sign, (shape,)) for shape in [(3, 4), ()]]
+    comparisons = {
+        "equal": (mg.equal, np.equal),
+        "not_equal": (mg.not_equal, np.not_equal),
+        "less": (mg.less, np.less),
+        "less_equal": (mg.less_equal, np.less_equal),
+        "greater": (mg.greater, np.greater),
+        "greater_equal": (mg.greater_equal, np.greater_equal),
+    }
+    for name, (fn, ref) in comparisons.items():
+        for shapes in [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 4), ())]:
+            cases.append(ConstantCase(f"{name}{shapes[0]}{shapes[1]}", fn, ref, shapes))
+    return cases
+
+
+CONSTANT_CASES = _constant_cases()
