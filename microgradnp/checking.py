@@ -281,7 +281,7 @@ def gradcheck(
     both values and the abs and rel error; a non-finite value (sqrt at 0: reverse mode inf,
     finite differences NaN) is a failure too, said to be one, and so is a result cut off
     from the graph (f returned `.item()`). Raises ValueError unless
-    eps > 0, atol >= 0 and rtol >= 0 (all finite).
+    eps > 0, atol >= 0 and rtol >= 0 (all finite); TypeError for one that is no number.
     """
     _check_options("gradcheck", eps=eps, atol=atol, rtol=rtol)
     if not callable(f):
@@ -680,7 +680,8 @@ def check_graph(
 
     Ops are numbered as in graph pictures (op #1 is computed first). The graph must not
     have been freed: check before `backward()`, or pass `retain_graph=True` to it. Raises
-    ValueError unless eps > 0, atol >= 0 and rtol >= 0 (finite) and max_elements >= 1.
+    ValueError unless eps > 0, atol >= 0 and rtol >= 0 (finite) and max_elements >= 1;
+    TypeError for one that is no number.
     """
     _check_options("check_graph", max_elements=max_elements, eps=eps, atol=atol, rtol=rtol)
     if not isinstance(root, Tensor):
@@ -1367,6 +1368,8 @@ class stability_warnings:
     """
 
     def __init__(self, enabled: bool = True) -> None:
+        if not isinstance(enabled, bool | np.bool_):
+            raise TypeError(f"stability_warnings: pass True or False, got {enabled!r}")
         self._token: Token[Mode] = switch_mode(stability_warnings=bool(enabled))
 
     def __enter__(self) -> None:

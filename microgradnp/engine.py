@@ -18,6 +18,7 @@ but distinct live objects never share a hash, so a lookup never calls it).
 from __future__ import annotations
 
 import gc
+import inspect
 import math
 import threading
 from collections.abc import Sequence
@@ -381,7 +382,11 @@ def call_vjps(
     The one place that knows the two ways a VJP can be defined (see Primitive.defvjp).
     """
     if op.vjp is not None:
-        res = op.vjp(g, ans, *vals, **kwargs)
+        try:
+            res = op.vjp(g, ans, *vals, **kwargs)
+        except TypeError as err:
+            _raise_if_miscalled(op, op.vjp, err, g, ans, vals, kwargs)
+            raise
         if type(res) is not tuple and not isinstance(res, list):  # the first argument's
             if wanted == (0,):
                 return [res]
@@ -398,7 +403,7 @@ def call_vjps(
             )
         return [res[i] if i < len(res) else None for i in wanted]
     vjps = op.vjps
-    grads = []
+    grads: list[Any] = []
     for i in wanted:
         if vjps is None or i >= len(vjps):
             detail = "defines no VJP" if vjps is None else "has no VJP for it"
@@ -407,8 +412,38 @@ def call_vjps(
                 f"define one with {op.name}.defvjp(...)"
             )
         vjp = vjps[i]  # None: declared not differentiable in this argument
-        grads.append(None if vjp is None else vjp(g, ans, *vals, **kwargs))
+        if vjp is None:
+            grads.append(None)
+            continue
+        try:
+            grads.append(vjp(g, ans, *vals, **kwargs))
+        except TypeError as err:
+            _raise_if_miscalled(op, vjp, err, g, ans, vals, kwargs)
+            raise
     return grads
+
+
+def _raise_if_miscalled(
+    op: Primitive,
+    vjp: Any,
+    err: TypeError,
+    g: Any,
+    ans: Any,
+    vals: Sequence[Any],
+    kwargs: dict[str, Any],
+) -> None:
+    """If the VJP raised err because it cannot take this call's arguments, raise an error
+    naming the op and the call (a TypeError from inside the VJP is left to propagate)."""
+    try:
+        inspect.signature(vjp).bind(g, ans, *vals, **kwargs)
+    except TypeError:
+        given = ", ".join(["g", "ans", *(f"arg{i}" for i in range(len(vals))), *kwargs])
+        raise TypeError(
+            f"{op.name}: its VJP cannot take this call's arguments, vjp({given}): {err}. A VJP "
+            "takes (g, ans, *args, **settings), the op's arguments and settings as given"
+        ) from err
+    except ValueError:  # (no signature to read)
+        pass
 
 
 # Backward in several threads may reach the same leaf (a shared model's weights): its

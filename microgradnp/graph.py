@@ -89,6 +89,9 @@ def draw_graph(
     the small colour key. Drawing needs no `dot`; showing or rendering does (`render_graph`).
     """
     _check_root(root, "draw_graph")
+    _check_switches(
+        "draw_graph", show_data=show_data, show_grad=show_grad, collapse=collapse, legend=legend
+    )
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"draw_graph: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
     _check_max_nodes(max_nodes, "draw_graph")
@@ -113,7 +116,7 @@ def render_graph(root: Tensor, path: str | Path, **draw_kwargs: Any) -> Path:
     if suffix not in (".svg", ".png", ".pdf", ".dot", ".gv"):
         raise ValueError(
             f"render_graph: cannot tell the format from {str(path)!r}; use a path ending in "
-            ".svg, .png, .pdf or .dot"
+            ".svg, .png, .pdf, .dot or .gv"
         )
     picture = draw_graph(root, **draw_kwargs)
     if suffix in (".dot", ".gv"):
@@ -151,6 +154,7 @@ def format_graph(
     says when some were left out.
     """
     _check_root(root, "format_graph")
+    _check_switches("format_graph", show_data=show_data, show_grad=show_grad, collapse=collapse)
     _check_max_nodes(max_nodes, "format_graph")
     graph = _Graph(root, collapse=collapse)
     style = _Style(show_data, show_grad, *_highlighted(highlight))
@@ -173,6 +177,13 @@ def _check_root(root: Any, caller: str) -> None:
 def _is_int(value: Any) -> bool:
     """An integer, Python's or NumPy's, and not a bool."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _check_switches(caller: str, **switches: Any) -> None:
+    """Raise TypeError for a yes/no option that is not a bool ("no" would switch it on)."""
+    for name, value in switches.items():
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{caller}: {name} must be True or False, got {value!r}")
 
 
 def _check_max_nodes(max_nodes: Any, caller: str) -> None:

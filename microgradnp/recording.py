@@ -345,7 +345,8 @@ class SavedLeaves:
       version: backward() through a node that saved an older version raises.
 
     Every op saves its leaf inputs, except those made with `saves_inputs=False`, whose VJPs
-    do not read their values.
+    do not read their values. (NumPy views of a leaf's array taken before it was saved stay
+    writeable: NumPy cannot find them. See docs/design.md.)
     """
 
     __slots__ = ("tensors", "versions")

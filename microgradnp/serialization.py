@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,8 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
         arrays[key] = array
 
     target = Path(path)
+    if target.is_symlink():  # (the link stays: the file it points to is replaced)
+        target = target.resolve()
     if target.is_dir():
         raise IsADirectoryError(f"save: {str(target)!r} is a directory; give a file path")
     if not target.parent.is_dir():
@@ -64,10 +67,13 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
             f"save: the directory {str(target.parent)!r} does not exist; create it first, e.g. "
             "Path(path).parent.mkdir(parents=True, exist_ok=True)"
         )
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
+    tmp = target.with_name(f".mg-{secrets.token_hex(4)}.tmp")  # (short: any name fits)
+    # os.open with mode 0o666 lets the umask decide the permissions, as for any new file;
+    # a file written over keeps its own.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
+        if target.exists():
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
         with os.fdopen(fd, "wb") as file:
             with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
                 for key, array in arrays.items():

@@ -574,6 +574,16 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: scaled.defvjp(lambda g, ans, a: g), ("vjp(g, ans, a, b, **settings)",)
     yield lambda: scaled.defvjp(None, lambda g, ans, a, b: g), ("<lambda>(g, ans, a, b)",)
 
+    @mg.primitive
+    def shift(x: Any, *, by: float = 0.0) -> Any:
+        return x + by
+
+    shift.defvjp(lambda g, ans, x: g)  # (no `by`: fine until a call passes it)
+    yield (
+        lambda: shift(T(2), by=1.0).sum().backward(),
+        ("shift: its VJP cannot take this call's arguments, vjp(g, ans, arg0, by)",),
+    )
+
 
 @row("f.defvjp(lambda g, ans, x: np.ones((2, 2)))")
 def _(tmp: Path) -> Iterable[Case]:

@@ -1012,8 +1012,14 @@ def test_bad_arguments_get_clear_errors(tmp_path) -> None:
         draw_graph(loss, rankdir="up")
     with pytest.raises(ValueError, match="max_nodes"):
         format_graph(loss, max_nodes=0)
-    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf or \.dot"):
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf, \.dot or \.gv"):
         render_graph(loss, tmp_path / "graph.jpg")
+    for option in ("show_data", "show_grad", "collapse", "legend"):  # ("no" would be on)
+        with pytest.raises(TypeError, match=f"draw_graph: {option} must be True or False"):
+            draw_graph(loss, **{option: "no"})
+    with pytest.raises(TypeError, match="format_graph: collapse must be True or False"):
+        format_graph(loss, collapse="False")
+    assert format_graph(loss, show_data=np.bool_(True)) == format_graph(loss, show_data=True)
 
 
 def test_the_readme_picture_in_docs_is_current() -> None:

@@ -686,3 +686,14 @@ def test_a_frozen_parameter_found_in_a_list_stays_one_in_copies() -> None:
     for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         assert [n for n, _ in twin.named_parameters()] == ["ws.0"]
         twin.load_state_dict(model.state_dict())
+
+
+def test_train_takes_a_bool_and_load_state_dict_names_a_value_that_is_no_array() -> None:
+    model = tutorial_model()
+    with pytest.raises(TypeError, match=r"Sequential.train: mode must be True or False"):
+        model.train("False")  # (a non-empty string is true)
+    assert model.train(np.bool_(False)).training is False
+    state = {k: v.tolist() for k, v in model.state_dict().items()}
+    state["0.bias"] = [[1.0], [2.0, 3.0]]  # ragged
+    with pytest.raises(TypeError, match=r"load_state_dict: '0.bias' is not an array"):
+        model.load_state_dict(state)

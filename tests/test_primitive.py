@@ -252,3 +252,24 @@ def test_mg_grad_names_the_node_standing_for_a_named_argument() -> None:
     w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
     g = mg.grad(lambda x: (x**2).sum())(w)
     assert "identity → w" in mg.format_graph(g)
+
+
+def test_a_vjp_that_cannot_take_a_call_s_settings_is_named_at_backward() -> None:
+    @mg.primitive
+    def scale(x, *, k=1.0):
+        return x * k
+
+    scale.defvjp(lambda g, ans, x: g * 2)  # (fine while k is not given)
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    scale(x).sum().backward()
+    with pytest.raises(TypeError, match=r"scale: its VJP cannot take this call's arguments"):
+        scale(x, k=2.0).sum().backward()
+
+    @mg.primitive
+    def broken(x):
+        return x * 1.0
+
+    broken.defvjp(lambda g, ans, x: g + "a")  # a TypeError from inside the VJP: its own
+    with pytest.raises(TypeError, match=r"unsupported operand|ufunc") as err:
+        broken(x).sum().backward()
+    assert "cannot take this call" not in str(err.value)

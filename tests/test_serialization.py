@@ -180,3 +180,17 @@ def test_a_key_that_is_another_key_plus_npy_keeps_its_own_array(tmp_path) -> Non
     state = load(path)
     assert list(state) == ["a", "a.npy"]
     assert state["a"][0] == 1.0 and state["a.npy"][0] == 2.0
+
+
+def test_saving_over_a_checkpoint_keeps_its_permissions_and_its_symlink(tmp_path) -> None:
+    real = tmp_path / "real.npz"
+    save({"w": np.ones(2)}, real)
+    os.chmod(real, 0o600)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    save({"w": np.zeros(2)}, link)  # through the link: the file it points to is replaced
+    assert link.is_symlink() and stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert np.array_equal(load(real)["w"], np.zeros(2))
+    long_name = tmp_path / ("c" * 240 + ".npz")  # (the longest names a file system allows)
+    save({"w": np.ones(1)}, long_name)
+    assert load(long_name)["w"][0] == 1.0

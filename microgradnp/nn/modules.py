@@ -302,6 +302,10 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Set the `training` flag of this module and every submodule; returns self."""
+        if not isinstance(mode, bool | np.bool_):  # ("False" would be true)
+            raise TypeError(
+                f"{type(self).__name__}.train: mode must be True or False, got {mode!r}"
+            )
         for _, module in self._walk_modules():
             object.__setattr__(module, "training", bool(mode))
         return self
@@ -362,7 +366,10 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            array = values_of(value)
+            try:
+                array = values_of(value)
+            except ValueError as err:  # (a ragged nested list)
+                raise TypeError(f"{where}: {name!r} is not an array: {err}") from None
             if array.dtype.kind not in "biuf":
                 raise TypeError(
                     f"{where}: {name!r} has dtype {array.dtype}; parameters take real numbers"
