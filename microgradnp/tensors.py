@@ -99,6 +99,25 @@ def frozen_at(t: Tensor) -> int:
     return when if ref is not None and ref() is t else -1
 
 
+# PyTorch's names for what microgradnp (like NumPy) calls otherwise: Tensor.__getattr__'s hints.
+_PYTORCH_NAMES = {
+    "view": "; use x.reshape(...)",
+    "flatten": "; use x.reshape(-1)",
+    "unsqueeze": "; use x.reshape(...) (or x[None] for a new first axis)",
+    "squeeze": "; use x.reshape(...)",
+    "permute": "; use x.transpose(...)",
+    "dim": "; use x.ndim",
+    "numel": "; use x.size (a number, as in NumPy)",
+    "clone": "; x.detach() shares the data, mg.tensor(x.data) copies it",
+    "grad_fn": "; x.op names the op that computed x (None for a leaf)",
+    "float": "; use x.astype(np.float32) or x.astype(np.float64)",
+    "double": "; use x.astype(np.float64)",
+    "cpu": "; microgradnp computes with NumPy, on the CPU, always",
+    "cuda": "; microgradnp computes with NumPy, on the CPU, always",
+    "to": "; microgradnp computes with NumPy, on the CPU; for a dtype use x.astype(...)",
+}
+
+
 def _writeable(data: np.ndarray) -> bool:
     """Whether data can be written into: writeable itself, and not a view of an array that
     is read-only (one a graph saved, locked after the view was taken)."""
@@ -316,6 +335,15 @@ class Tensor:
             )
         if self._node is not None:
             self._retain_grad = True
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names a Tensor lacks: a hint where a PyTorch name has a NumPy one here.
+        hint = _PYTORCH_NAMES.get(name) or (
+            "; in-place updates are written `x += ...` (under mg.no_grad())"
+            if name.endswith("_") and not name.startswith("_")
+            else ""
+        )
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}{hint}")
 
     # ------------------------------------------------------------ conversions
 

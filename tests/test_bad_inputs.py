@@ -138,6 +138,14 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: assign("abc"), ("data: assign an array of real numbers, not str",)
 
 
+@row("x.view(2, 3)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: T(6).view(2, 3)
+    yield lambda: T(6).unsqueeze(0), ("x[None]",)
+    yield lambda: T(6).exp_(), ("in-place updates are written `x += ...`",)
+    yield lambda: T(6).grad_fn, ("x.op",)
+
+
 @row('mg.tensor({"a": 1})')
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.tensor({"a": 1}), ("got dict",)
