@@ -79,7 +79,8 @@ def make_moons(
 def make_circles(
     n_samples: int = 200, *, noise: float = 0.05, factor: float = 0.5, rng: Seed = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A circle inside another (scikit-learn's make_circles, shuffled).
+    """A circle inside another (scikit-learn's make_circles, shuffled; its defaults are
+    factor=0.8 and no noise, these make the two classes easier to tell apart).
 
     Class 0: the circle of radius 1; class 1: the circle of radius `factor` (0 <= factor < 1),
     both centred at the origin, points evenly spaced in angle before the noise.

@@ -697,3 +697,10 @@ def test_train_takes_a_bool_and_load_state_dict_names_a_value_that_is_no_array()
     state["0.bias"] = [[1.0], [2.0, 3.0]]  # ragged
     with pytest.raises(TypeError, match=r"load_state_dict: '0.bias' is not an array"):
         model.load_state_dict(state)
+
+
+def test_linear_takes_its_settings_in_the_documented_order() -> None:
+    # Linear(in_features, out_features, bias=True, rng=None), as issue 5 and PyTorch order them
+    by_position = Linear(3, 2, True, 0)
+    assert np.array_equal(by_position.weight.data, Linear(3, 2, rng=0).weight.data)
+    assert Linear(3, 2, False, 0).bias is None

@@ -419,8 +419,8 @@ class Linear(Module):
         in_features: int,
         out_features: int,
         bias: bool = True,
-        *,
         rng: np.random.Generator | int | None = None,
+        *,
         dtype: Any = np.float64,
     ) -> None:
         super().__init__()
