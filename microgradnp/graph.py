@@ -653,8 +653,7 @@ def _describe(value: _Value, style: _Style, *, one_line: bool = False) -> list[_
     if style.show_grad and grad is not None:
         grad = np.asarray(grad)
         lines.append(_Line(_values("grad", grad, one_line), mono=True))
-        if grad.size > 1:
-            lines.append(_Line(f"‖grad‖ {_number(float(np.linalg.norm(grad.ravel())))}"))
+        lines.append(_Line(f"‖grad‖ {_number(float(np.linalg.norm(grad.ravel())))}"))
         problem = _non_finite(grad)
         if problem:
             lines.append(_Line(f"grad has {problem}", alarm=True))

@@ -367,8 +367,9 @@ class SavedLeaves:
                         array.setflags(write=False)
                         t._locked = [array] if t._locked is None else [*t._locked, array]
 
-    def __del__(self) -> None:  # the node was freed by backward(), or its graph dropped
-        with _LOCKS:
+    # (the lock as a default: at interpreter exit the module's globals may be gone first)
+    def __del__(self, _locks: Any = _LOCKS) -> None:  # backward() freed the node, or the graph went
+        with _locks:
             for t in self.tensors:
                 t._saved -= 1
                 if t._saved == 0 and t._locked is not None:

@@ -155,7 +155,7 @@ class Tensor:
     _locked: list[np.ndarray] | None
 
     def __init__(
-        self, data: Any, *, requires_grad: bool = False, name: str | None = None, dtype: Any = None
+        self, data: Any, requires_grad: bool = False, name: str | None = None, *, dtype: Any = None
     ) -> None:
         self._data = _to_array(data, dtype)
         self._grad = None
@@ -304,7 +304,7 @@ class Tensor:
     # ------------------------------------------------------------ autodiff
 
     def backward(
-        self, grad: Any = None, *, retain_graph: bool = False, gradient: Any = None
+        self, grad: Any = None, retain_graph: bool = False, *, gradient: Any = None
     ) -> None:
         """Accumulate the gradient of this tensor into `.grad` of every leaf requiring grad.
 
@@ -659,7 +659,7 @@ register_tensor_type(Tensor)
 
 
 def tensor(
-    data: Any, *, requires_grad: bool = False, name: str | None = None, dtype: Any = None
+    data: Any, requires_grad: bool = False, name: str | None = None, *, dtype: Any = None
 ) -> Tensor:
     """Make a Tensor (same as `Tensor(...)`): a copy of `data`; Python numbers and lists
     become float64."""

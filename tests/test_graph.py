@@ -1036,3 +1036,10 @@ def test_the_readme_picture_in_docs_is_current() -> None:
 def test_rankdir_is_passed_to_dot() -> None:
     loss, _ = tutorial_network()
     assert "rankdir=TB" in draw_graph(loss, rankdir="TB").source
+
+
+def test_every_gradient_is_shown_with_its_norm_also_a_one_element_one() -> None:
+    b = mg.tensor([[0.5]], requires_grad=True, name="b")
+    (b * -3.0).sum().backward()
+    assert "‖grad‖ 3" in format_graph(b * 1.0)  # |-3|: the norm of a one-element gradient
+    assert "‖grad‖ 3" in draw_graph(b * 1.0).source

@@ -224,3 +224,14 @@ def test_repr_shows_values_and_what_matters() -> None:
     assert repr(mg.tensor(np.ones(2, np.float32))) == "Tensor([1., 1.], dtype=float32)"
     assert "..." in repr(mg.tensor(np.zeros(5000)))  # long arrays are summarized
     assert str(w) == repr(w)
+
+
+def test_the_signatures_issue_2_gives_work_positionally_too() -> None:
+    # mg.Tensor(data, requires_grad=False, name=None); .backward(grad=None, retain_graph=False)
+    w = mg.Tensor([1.0, 2.0], True, "w")
+    assert w.requires_grad and w.name == "w"
+    assert mg.tensor([1.0], False, "c").name == "c"
+    loss = (w * w).sum()
+    loss.backward(None, True)  # retains the graph: a second backward works
+    loss.backward()
+    assert_close(w.grad, [4.0, 8.0])
