@@ -99,22 +99,30 @@ def frozen_at(t: Tensor) -> int:
     return when if ref is not None and ref() is t else -1
 
 
-# PyTorch's names for what microgradnp (like NumPy) calls otherwise: Tensor.__getattr__'s hints.
+# PyTorch's names for what microgradnp (like NumPy) calls otherwise. Each is a property that
+# raises AttributeError with the hint (so hasattr() is False), set on the class below: a
+# __getattr__ would do it in one place, but it would slow every attribute read of a Tensor
+# (CPython then no longer specializes them).
+_INPLACE_HINT = "in-place updates are written `x += ...` (under mg.no_grad())"
 _PYTORCH_NAMES = {
-    "view": "; use x.reshape(...)",
-    "flatten": "; use x.reshape(-1)",
-    "unsqueeze": "; use x.reshape(...) (or x[None] for a new first axis)",
-    "squeeze": "; use x.reshape(...)",
-    "permute": "; use x.transpose(...)",
-    "dim": "; use x.ndim",
-    "numel": "; use x.size (a number, as in NumPy)",
-    "clone": "; x.detach() shares the data, mg.tensor(x.data) copies it",
-    "grad_fn": "; x.op names the op that computed x (None for a leaf)",
-    "float": "; use x.astype(np.float32) or x.astype(np.float64)",
-    "double": "; use x.astype(np.float64)",
-    "cpu": "; microgradnp computes with NumPy, on the CPU, always",
-    "cuda": "; microgradnp computes with NumPy, on the CPU, always",
-    "to": "; microgradnp computes with NumPy, on the CPU; for a dtype use x.astype(...)",
+    "view": "use x.reshape(...)",
+    "flatten": "use x.reshape(-1)",
+    "unsqueeze": "use x.reshape(...) (or x[None] for a new first axis)",
+    "squeeze": "use x.reshape(...)",
+    "permute": "use x.transpose(...)",
+    "dim": "use x.ndim",
+    "numel": "use x.size (a number, as in NumPy)",
+    "clone": "x.detach() shares the data, mg.tensor(x.data) copies it",
+    "grad_fn": "x.op names the op that computed x (None for a leaf)",
+    "float": "use x.astype(np.float32) or x.astype(np.float64)",
+    "double": "use x.astype(np.float64)",
+    "cpu": "microgradnp computes with NumPy, on the CPU, always",
+    "cuda": "microgradnp computes with NumPy, on the CPU, always",
+    "to": "microgradnp computes with NumPy, on the CPU; for a dtype use x.astype(...)",
+    **dict.fromkeys(
+        ["add_", "sub_", "mul_", "div_", "exp_", "zero_", "fill_", "copy_", "clamp_"],
+        _INPLACE_HINT,
+    ),
 }
 
 
@@ -335,15 +343,6 @@ class Tensor:
             )
         if self._node is not None:
             self._retain_grad = True
-
-    def __getattr__(self, name: str) -> Any:
-        # Only for names a Tensor lacks: a hint where a PyTorch name has a NumPy one here.
-        hint = _PYTORCH_NAMES.get(name) or (
-            "; in-place updates are written `x += ...` (under mg.no_grad())"
-            if name.endswith("_") and not name.startswith("_")
-            else ""
-        )
-        raise AttributeError(f"'Tensor' object has no attribute {name!r}{hint}")
 
     # ------------------------------------------------------------ conversions
 
@@ -654,6 +653,16 @@ class Tensor:
     def logsumexp(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
         return ops.logsumexp(self, axis, keepdims=keepdims)
 
+
+def _not_here(name: str, hint: str) -> property:
+    def missing(self: Tensor) -> Any:
+        raise AttributeError(f"'Tensor' object has no attribute {name!r}; {hint}")
+
+    return property(missing)
+
+
+for _name, _hint in _PYTORCH_NAMES.items():
+    setattr(Tensor, _name, _not_here(_name, _hint))
 
 register_tensor_type(Tensor)
 
