@@ -435,7 +435,7 @@ def _raise_if_miscalled(
     """If the VJP raised err because it cannot take this call's arguments, raise an error
     naming the op and the call (a TypeError from inside the VJP is left to propagate)."""
     try:
-        inspect.signature(vjp).bind(g, ans, *vals, **kwargs)
+        inspect.signature(vjp, follow_wrapped=False).bind(g, ans, *vals, **kwargs)
     except TypeError:
         given = ", ".join(["g", "ans", *(f"arg{i}" for i in range(len(vals))), *kwargs])
         raise TypeError(

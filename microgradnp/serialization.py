@@ -11,6 +11,7 @@ leaves the old checkpoint (or none), never half of a new one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -57,9 +58,12 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
             )
         arrays[key] = array
 
-    target = Path(path)
+    given = target = Path(path)
     if target.is_symlink():  # (the link stays: the file it points to is replaced)
-        target = target.resolve()
+        try:
+            target = target.resolve(strict=False)
+        except (RuntimeError, OSError) as err:  # (a loop of links)
+            raise OSError(f"save: cannot follow the symlink {str(given)!r}: {err}") from None
     if target.is_dir():
         raise IsADirectoryError(f"save: {str(target)!r} is a directory; give a file path")
     if not target.parent.is_dir():
@@ -70,11 +74,15 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
     tmp = target.with_name(f".mg-{secrets.token_hex(4)}.tmp")  # (short: any name fits)
     # os.open with mode 0o666 lets the umask decide the permissions, as for any new file;
     # a file written over keeps its own.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        if target.exists():
-            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as err:
+        raise type(err)(f"save: cannot write into {str(target.parent)!r}: {err}") from None
+    try:
         with os.fdopen(fd, "wb") as file:
+            if target.exists():  # (best effort: some file systems refuse chmod)
+                with contextlib.suppress(OSError):
+                    os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) & 0o777)
             with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
                 for key, array in arrays.items():
                     with archive.open(key + ".npy", "w", force_zip64=True) as member:
@@ -85,7 +93,7 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return target
+    return given
 
 
 def load(path: PathLike) -> dict[str, np.ndarray]:

@@ -57,6 +57,15 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
+def _is_dtype(value: Any) -> bool:
+    """Whether value names a dtype (np.float32, "float32", np.dtype(...), float)."""
+    try:
+        np.dtype(value)
+    except TypeError:
+        return False
+    return value is not None
+
+
 def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
     """A value assigned to t.grad, as the array it will be, if it can be t's gradient."""
     array = value.data if isinstance(value, Tensor) else value
@@ -165,6 +174,11 @@ class Tensor:
     def __init__(
         self, data: Any, requires_grad: bool = False, name: str | None = None, *, dtype: Any = None
     ) -> None:
+        if not isinstance(requires_grad, bool | np.bool_):
+            hint = " (dtype is a keyword setting: dtype=...)" if _is_dtype(requires_grad) else ""
+            raise TypeError(
+                f"Tensor: requires_grad must be True or False, got {requires_grad!r}{hint}"
+            )
         self._data = _to_array(data, dtype)
         self._grad = None
         self.name = name
@@ -278,6 +292,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, bool | np.bool_):  # ("no" would be true)
+            raise TypeError(f"requires_grad must be True or False, got {value!r}")
         if self._node is not None and bool(value) == self._requires_grad:
             return  # (setting a computed tensor to what it is: nothing to change, as PyTorch)
         if self._node is not None:
@@ -298,6 +314,9 @@ class Tensor:
         """Set requires_grad in place and return self (PyTorch style)."""
         self.requires_grad = requires_grad
         return self
+
+    def __dir__(self) -> list[str]:  # (not the PyTorch names that only raise with a hint)
+        return [name for name in super().__dir__() if name not in _PYTORCH_NAMES]
 
     @property
     def is_leaf(self) -> bool:
@@ -320,6 +339,10 @@ class Tensor:
         `gradient=` is accepted for it too, PyTorch's name. The graph is freed afterwards
         unless `retain_graph=True`.
         """
+        if not isinstance(retain_graph, bool | np.bool_):
+            raise TypeError(f"backward: retain_graph must be True or False, got {retain_graph!r}")
+        if isinstance(grad, bool):  # (as PyTorch: a bool is no gradient)
+            raise TypeError("backward: grad must be an array of real numbers, got bool")
         if gradient is not None:
             if grad is not None:
                 raise TypeError("backward: pass the output's gradient once, as grad (or gradient=)")
@@ -663,6 +686,7 @@ def _not_here(name: str, hint: str) -> property:
 
 for _name, _hint in _PYTORCH_NAMES.items():
     setattr(Tensor, _name, _not_here(_name, _hint))
+del _name, _hint
 
 register_tensor_type(Tensor)
 

@@ -138,6 +138,15 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: assign("abc"), ("data: assign an array of real numbers, not str",)
 
 
+@row("mg.tensor(x, np.float32)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.tensor([1.0, 2.0], np.float32)
+    yield lambda: mg.tensor([1.0], requires_grad="no"), ("got 'no'",)
+    yield lambda: T(2).sum().backward(None, "no"), ("retain_graph must be True or False",)
+    yield lambda: nn.Linear(2, 3, "no"), ("Linear: bias must be True or False",)  # type: ignore[arg-type]
+    yield lambda: tutorial_model().train("False"), ("mode must be True or False",)
+
+
 @row("x.view(2, 3)")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: T(6).view(2, 3)

@@ -273,3 +273,21 @@ def test_a_vjp_that_cannot_take_a_call_s_settings_is_named_at_backward() -> None
     with pytest.raises(TypeError, match=r"unsupported operand|ufunc") as err:
         broken(x).sum().backward()
     assert "cannot take this call" not in str(err.value)
+
+
+def test_a_type_error_inside_a_wrapped_vjp_that_takes_the_call_stays_its_own() -> None:
+    def drop_settings(vjp):  # a wrapper whose own signature takes the call
+        @functools.wraps(vjp)
+        def wrapper(g, ans, *args, **settings):
+            return vjp(g, ans, *args)
+
+        return wrapper
+
+    @mg.primitive
+    def scaled(x, *, k=1.0):
+        return x * k
+
+    scaled.defvjp(drop_settings(lambda g, ans, x: g * len(3)))  # a bug in the VJP's body
+    with pytest.raises(TypeError, match="has no len") as err:
+        scaled(mg.tensor([1.0], requires_grad=True), k=2.0).sum().backward()
+    assert "cannot take this call" not in str(err.value)

@@ -194,3 +194,21 @@ def test_saving_over_a_checkpoint_keeps_its_permissions_and_its_symlink(tmp_path
     long_name = tmp_path / ("c" * 240 + ".npz")  # (the longest names a file system allows)
     save({"w": np.ones(1)}, long_name)
     assert load(long_name)["w"][0] == 1.0
+
+
+def test_saving_through_a_loop_of_links_or_into_a_closed_directory_says_so(tmp_path) -> None:
+    loop = tmp_path / "loop.npz"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match="save: cannot follow the symlink"):
+        save({"w": np.ones(1)}, loop)
+    assert save({"w": np.ones(1)}, tmp_path / "x.npz") == tmp_path / "x.npz"  # as given
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    closed.chmod(0o500)
+    try:
+        if os.access(closed, os.W_OK):  # (root writes anywhere: nothing to refuse)
+            return
+        with pytest.raises(PermissionError, match="save: cannot write into"):
+            save({"w": np.ones(1)}, closed / "x.npz")
+    finally:
+        closed.chmod(0o700)

@@ -235,3 +235,19 @@ def test_the_signatures_issue_2_gives_work_positionally_too() -> None:
     loss.backward(None, True)  # retains the graph: a second backward works
     loss.backward()
     assert_close(w.grad, [4.0, 8.0])
+
+
+def test_yes_no_settings_take_bools_only_and_a_dtype_in_second_place_is_named() -> None:
+    with pytest.raises(TypeError, match=r"requires_grad must be True or False.*dtype=\.\.\."):
+        mg.tensor([1.0, 2.0], np.float32)  # (NumPy's np.array(x, np.float32) habit)
+    with pytest.raises(TypeError, match="requires_grad must be True or False, got 'no'"):
+        mg.tensor([1.0], requires_grad="no")
+    t = mg.tensor([1.0], requires_grad=np.bool_(True))
+    with pytest.raises(TypeError, match="requires_grad must be True or False"):
+        t.requires_grad = 0
+    loss = (t * 2).sum()
+    with pytest.raises(TypeError, match="retain_graph must be True or False"):
+        loss.backward(None, "no")
+    with pytest.raises(TypeError, match="got bool"):
+        loss.backward(True)  # (as PyTorch: a bool is no gradient)
+    assert "view" not in dir(t) and "reshape" in dir(t)  # (hint names: not offered)

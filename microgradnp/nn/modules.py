@@ -427,6 +427,8 @@ class Linear(Module):
         for what, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
                 raise ValueError(f"Linear: {what} must be a positive integer, got {n!r}")
+        if not isinstance(bias, bool | np.bool_):
+            raise TypeError(f"Linear: bias must be True or False, got {bias!r}")
         if np.dtype(dtype).kind != "f":
             raise TypeError(
                 f"Linear: dtype must be a floating-point type (parameters need gradients), "
