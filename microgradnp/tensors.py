@@ -90,9 +90,10 @@ def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
     return array if array.flags.writeable else array.copy()
 
 
-# The leaves whose requires_grad was turned off: frozen parameters, which nn.Module counts as
-# parameters wherever it finds them (also in a list filled after it was assigned). By id,
-# with weak references (a WeakSet would compare tensors with ==, which is elementwise).
+# The leaves whose requires_grad was turned off, and when: frozen parameters. nn.Module
+# counts one as a parameter if it was frozen after the attribute holding it was assigned
+# (a list filled later, then frozen). By id, with weak references (a WeakSet would compare
+# tensors with ==, which is elementwise).
 _FROZEN: dict[int, tuple[weakref.ref[Tensor], int]] = {}
 
 

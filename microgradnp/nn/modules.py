@@ -121,8 +121,8 @@ class Module:
     parameter if frozen later with `requires_grad = False`, for as long as the module holds
     it; other tensors (constants) are not parameters, even beside parameters in the same
     container. Submodules: Module attributes, and Modules in lists, tuples or dicts, nested
-    too (named "layers.0", "heads.left", "stages.0.1"; dict keys must be strings, else
-    TypeError). Each is counted once, however often it appears.
+    too (named "layers.0", "heads.left", "stages.0.1"; dict keys must be non-empty strings
+    without a ".", else TypeError). Each is counted once, however often it appears.
     A module in two models carries the names given by the last one to name it.
     """
 
