@@ -375,9 +375,8 @@ def _cut_off(out: Any) -> str:
 def _central_differences(value_at: Callable[[], float], x: np.ndarray, eps: float) -> np.ndarray:
     """d value / d x by central differences, moving each element of x in place (restored)."""
     flat = x.reshape(-1)  # a view: x is a C-contiguous copy we own
-    h = _steps(flat, eps)
-    up_down = np.array(list(_moved(value_at, flat, range(flat.size), h))).reshape(-1, 2)
-    return ((up_down[:, 0] - up_down[:, 1]) / (2 * h)).reshape(x.shape)
+    moved = _moved(value_at, flat, range(flat.size), _steps(flat, eps))
+    return np.array([(up - down) / (su + sd) for up, down, su, sd in moved]).reshape(x.shape)
 
 
 def _steps(x: np.ndarray, eps: float) -> np.ndarray:
@@ -385,7 +384,8 @@ def _steps(x: np.ndarray, eps: float) -> np.ndarray:
 
     A fixed step vanishes below the resolution of large values (1e11 + 1e-6 is 1e11);
     2**-30 |x| is some 4 million ulps of x, and still small beside x (for eps=1e-6 it takes
-    over above |x| = 1074). A non-finite element (never checked) gets eps.
+    over above |x| = 1074). (Functions that oscillate over much less than that, sin near
+    1e8, are not resolved by it.) A non-finite element (never checked) gets eps.
     """
     with np.errstate(invalid="ignore"):
         return np.where(np.isfinite(x), np.maximum(eps, np.abs(x) * _MIN_RELATIVE_STEP), eps)
@@ -396,17 +396,18 @@ _MIN_RELATIVE_STEP = 2.0**-30
 
 def _moved(
     value_at: Callable[[], _V], flat: np.ndarray, indices: Iterable[int], steps: np.ndarray
-) -> Iterator[tuple[_V, _V]]:
-    """(value with flat[j] + h, value with flat[j] - h) for each j, h = steps[k] for the k-th
-    j; flat is restored."""
+) -> Iterator[tuple[_V, _V, float, float]]:
+    """(value at flat[j] + h, value at flat[j] - h, the step up, the step down) for each j,
+    h = steps[k] for the k-th j; flat is restored. The steps are the ones taken, exactly:
+    x + h is rounded, but (x + h) - x is not."""
     for j, h in zip(indices, steps, strict=True):
         old = flat[j]
         flat[j] = old + h
-        up = value_at()
+        up, step_up = value_at(), float(flat[j] - old)
         flat[j] = old - h
-        down = value_at()
+        down, step_down = value_at(), float(old - flat[j])
         flat[j] = old
-        yield up, down
+        yield up, down, step_up, step_down
 
 
 def _gradcheck_error(
@@ -839,15 +840,20 @@ def _check_arg(
 
     centre = value()
     h = _steps(x_picked, eps)
+    # an output's rounding: half an ulp of its own dtype, up and down (an op returning float32
+    # from float64 inputs rounds there)
+    rounding = float(np.finfo(ans.dtype if ans.dtype.kind == "f" else np.float64).eps)
     central = np.empty(len(picked))
     lo = np.empty(len(picked))
     hi = np.empty(len(picked))
     noise = np.empty(len(picked))  # what rounding in the outputs can move `central` by
     # The outputs are differenced before they are weighted and summed: sums of large
     # outputs would lose the small change to rounding.
-    for k, (up, down) in enumerate(_moved(value, flat_x, picked, h)):
+    for k, (up, down, step_up, step_down) in enumerate(_moved(value, flat_x, picked, h)):
+        h[k] = (step_up + step_down) / 2  # (the steps taken)
         central[k] = np.vdot(g, up - down) / (2 * h[k])
-        forward, backward = np.vdot(g, up - centre) / h[k], np.vdot(g, centre - down) / h[k]
+        forward = np.vdot(g, up - centre) / step_up
+        backward = np.vdot(g, centre - down) / step_down
         lo[k], hi[k] = min(forward, backward), max(forward, backward)
         # (over the outputs that moved: one that does not depend on x changes by exactly 0
         # and adds no error; over all of them only when none moved, as then the step may
@@ -856,7 +862,7 @@ def _check_arg(
         magnitude = np.abs(up) + np.abs(down)
         if moved.any():
             magnitude = np.where(moved, magnitude, 0.0)
-        noise[k] = _ROUNDING * np.vdot(np.abs(g), magnitude) / (2 * h[k])
+        noise[k] = rounding * np.vdot(np.abs(g), magnitude) / (2 * h[k])
     analytic = vjp.reshape(-1)[picked]
     tol = atol + rtol * np.abs(central)
     smooth_ok = np.abs(analytic - central) <= tol
@@ -865,9 +871,15 @@ def _check_arg(
     # changes the outputs by less than their rounding. Differing by no more than that, the
     # VJP cannot be told right or wrong at this eps.
     unresolved = ~smooth_ok & ~kink_ok & (np.abs(analytic - central) <= tol + noise)
-    # An inf VJP where finite differences grow beyond 1/sqrt(step): a vertical tangent
-    # (cube root at 0), which they only approach. Any other inf VJP is wrong.
-    vertical = np.isinf(analytic) & (np.abs(central) * np.sqrt(h) > 1)
+    # An inf VJP where finite differences have its sign and grow as the step shrinks: a
+    # vertical tangent (cube root at 0), which they only approach. Any other inf is wrong.
+    vertical = np.zeros(len(picked), dtype=bool)
+    for n in np.flatnonzero(np.isinf(analytic) & np.isfinite(central)):
+        closer = _moved(value, flat_x, [picked[n]], h[n : n + 1] / 4)
+        up, down, step_up, step_down = next(closer)  # (x is restored before it yields)
+        steeper = np.vdot(g, up - down) / (step_up + step_down)
+        same_sign = np.sign(steeper) == np.sign(analytic[n]) == np.sign(central[n])
+        vertical[n] = bool(same_sign and abs(steeper) > 1.5 * abs(central[n]))
     at_kink = ~smooth_ok & kink_ok
     reference = np.where(at_kink, analytic, central)  # a kink's subgradient is accepted as is
 
@@ -911,9 +923,6 @@ def _check_arg(
     )
 
 
-# Rounding of an op's outputs, relative (a few ulps: each output is rounded once or a few
-# times, up and down both).
-_ROUNDING = 4 * float(np.finfo(np.float64).eps)
 _UNRESOLVED = (
     "finite differences lose the change to the outputs' rounding (a small input beside "
     "large outputs: a larger eps may check it)"
@@ -1035,7 +1044,8 @@ def compare_grads(
     """Compare hand-derived gradients with automatic ones, name by name.
 
     `manual` maps names to arrays (e.g. the tutorial's dW1...); `auto` maps the same names to
-    Tensors (their `.grad` is compared) or arrays (from `mg.grad`). An element agrees when
+    Tensors (their `.grad` is compared) or arrays (from `mg.grad`; a computed Tensor that
+    `mg.grad` returned is compared by its values). An element agrees when
     |manual - auto| <= atol + rtol * |auto| (np.allclose's defaults; both must be finite
     and >= 0). Missing names, a `.grad` of None and shape mismatches are rows that fail,
     not exceptions. Use the
@@ -1085,6 +1095,8 @@ def _compare_one(
     if key not in auto:
         return fail("missing in auto", m_shape)
     a_val = auto[key]
+    if isinstance(a_val, Tensor) and not a_val.is_leaf and a_val.grad is None:
+        a_val = a_val.data  # a gradient itself (mg.grad of a tensor that requires grad)
     if isinstance(a_val, Tensor) and a_val.grad is None:
         return fail(
             "auto: .grad is None (backward() not run yet? does the loss depend on it? "

@@ -124,10 +124,11 @@ def is_grad_enabled() -> bool:
     return _MODE.get().grad_enabled
 
 
-# The mode switches active in this context, innermost first: (switch, its undo token, the
-# outer ones). Per context, not per switch object: one `no_grad()` object may be entered by
-# several threads or tasks at once.
-_Active = tuple[Any, Token[Mode], Any]
+# The mode switches active in this context, innermost first: (switch, the mode before it,
+# the outer ones). Per context, not per switch object: one `no_grad()` object may be entered
+# by several threads or tasks at once. Modes, not ContextVar tokens: a block may be left in
+# a copy of the context it was entered in (a generator resumed in another task).
+_Active = tuple[Any, Mode, Any]
 _ACTIVE: ContextVar[_Active | None] = ContextVar("microgradnp_switches", default=None)
 
 
@@ -150,28 +151,32 @@ class _ModeSwitch:
         """(`func`: see __new__, which has used it)"""
 
     def __enter__(self) -> None:
-        _ACTIVE.set((self, switch_mode(**self._changes), _ACTIVE.get()))
+        before = _MODE.get()
+        switch_mode(**self._changes)
+        _ACTIVE.set((self, before, _ACTIVE.get()))
 
     def __exit__(self, *exc_info: object) -> None:
         active = _ACTIVE.get()
         if active is not None and active[0] is self:  # (always, unless exits interleave)
             _ACTIVE.set(active[2])
-            restore_mode(active[1])
+            _MODE.set(active[1])
             return
-        # Exits out of order (two generators holding `with no_grad():` across yields): the
-        # switches entered inside this one still hold; the one directly inside takes this
-        # one's undo token, so that its exit restores the mode from before both.
-        inner: list[tuple[Any, Token[Mode]]] = []
+        # Exits out of order (a generator holding `with no_grad():` across a yield): the
+        # mode from before this switch comes back, as in PyTorch; the switch directly
+        # inside, still active, will restore the mode from before both.
+        inner: list[tuple[Any, Mode]] = []
         while active is not None and active[0] is not self:
             inner.append((active[0], active[1]))
             active = active[2]
-        if active is None or not inner:
+        if active is None:
             return  # (not entered in this context)
-        inner[-1] = (inner[-1][0], active[1])
+        if inner:
+            inner[-1] = (inner[-1][0], active[1])
         chain = active[2]
-        for switch, token in reversed(inner):
-            chain = (switch, token, chain)
+        for switch, before in reversed(inner):
+            chain = (switch, before, chain)
         _ACTIVE.set(chain)
+        _MODE.set(active[1])
 
     def __call__(self, func: F) -> F:
         switch = type(self)

@@ -475,3 +475,46 @@ def test_no_grad_blocks_exited_out_of_order_leave_the_mode_as_it_was() -> None:
     assert mg.is_grad_enabled()
     inner.__exit__(None, None, None)
     assert mg.is_grad_enabled()
+
+
+def test_a_decorated_generator_leaves_its_caller_in_the_caller_s_mode() -> None:
+    @mg.no_grad()
+    def batches():
+        with mg.enable_grad():  # (held across the yield)
+            yield 1
+
+    with mg.no_grad():
+        g = batches()
+        next(g)
+        assert not mg.is_grad_enabled()  # (PyTorch's answer too)
+    assert mg.is_grad_enabled()
+    g.close()
+    assert mg.is_grad_enabled()
+
+
+def test_a_no_grad_block_left_in_another_task_or_context_does_not_crash() -> None:
+    import asyncio
+    import contextvars
+
+    def held():
+        with mg.no_grad():
+            yield 1
+            yield 2
+
+    async def finish(gen) -> None:
+        for _ in gen:
+            pass
+
+    def scenario() -> None:  # (entered in one context, left in another: the first keeps
+        g = held()  # no_grad, as nothing can change a context from outside it)
+        next(g)  # entered in this context
+        contextvars.copy_context().run(next, g)  # ... resumed and
+        with pytest.raises(StopIteration):
+            contextvars.copy_context().run(next, g)  # ... left in copies of it
+        g = held()
+        next(g)
+        asyncio.run(finish(g))  # ... or left in a task
+        g.close()
+
+    contextvars.copy_context().run(scenario)
+    assert mg.is_grad_enabled()

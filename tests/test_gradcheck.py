@@ -970,3 +970,45 @@ def test_defvjp_checks_a_decorated_forward_by_the_function_it_wraps() -> None:
 
     safe_log.defvjp(lambda g, ans, x: g / x)  # (the wrapper's own signature is *args)
     assert check_graph(safe_log(mg.tensor([1.0, 2.0], requires_grad=True)).sum()).ok
+
+
+@mg.primitive
+def shift_big(x):
+    return x + 1e9
+
+
+shift_big.defvjp(lambda g, ans, x: 0.5 * g)  # half the derivative
+
+
+def test_a_wrong_vjp_of_an_op_with_large_outputs_is_wrong_not_hidden_as_rounding() -> None:
+    report = check_graph(shift_big(mg.tensor([1.0, 2.0, 3.0], requires_grad=True)).sum())
+    assert report.failed_nodes() == [1], str(report)
+
+
+@mg.primitive
+def exp_inf_at_10(x):
+    return np.exp(x)
+
+
+exp_inf_at_10.defvjp(lambda g, ans, x: g * np.where(x == 10, -np.inf, ans))
+
+
+def test_an_inf_vjp_at_a_smooth_point_or_of_the_wrong_sign_is_wrong() -> None:
+    report = check_graph(exp_inf_at_10(mg.tensor([1.0, 10.0], requires_grad=True)).sum())
+    assert report.failed_nodes() == [1], str(report)
+    with np.errstate(divide="ignore"):
+        flipped = mg.primitive(lambda x: np.cbrt(x))
+        flipped.defvjp(lambda g, ans, x: -g / (3 * ans**2))  # -inf at 0: the wrong sign
+        report = check_graph(flipped(mg.tensor([0.0, 8.0], requires_grad=True)).sum())
+    assert report.failed_nodes() == [1], str(report)
+
+
+def test_an_op_returning_float32_from_float64_is_checked_at_float32_resolution() -> None:
+    x = mg.tensor(np.linspace(1000.0, 1001.0, 5), requires_grad=True)
+    assert check_graph((x.astype(np.float32) * 1.0).sum()).ok
+
+
+def test_compare_grads_takes_the_tensor_mg_grad_returns_by_its_values() -> None:
+    W = mg.tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    g = mg.grad(lambda w: (w * w).sum())(W)  # a computed Tensor (it records how)
+    assert compare_grads({"W": 2 * np.ones((2, 2))}, {"W": g}).ok

@@ -704,3 +704,26 @@ def test_linear_takes_its_settings_in_the_documented_order() -> None:
     by_position = Linear(3, 2, True, 0)
     assert np.array_equal(by_position.weight.data, Linear(3, 2, rng=0).weight.data)
     assert Linear(3, 2, False, 0).bias is None
+
+
+def test_a_frozen_parameter_in_a_list_survives_copies_and_reassignment_unwalked() -> None:
+    def fresh() -> Tables:
+        model = Tables()
+        w = mg.tensor([1.0], requires_grad=True)
+        model.ws.append(w)
+        w.requires_grad = False  # frozen, and nothing has walked the module yet
+        return model
+
+    for twin in (copy.deepcopy(fresh()), pickle.loads(pickle.dumps(fresh()))):
+        assert [n for n, _ in twin.named_parameters()] == ["ws.0"]
+    model = fresh()
+    model.ws = list(model.ws)  # reassigned: still the same parameter
+    assert [n for n, _ in model.named_parameters()] == ["ws.0"]
+
+
+def test_attribute_names_that_cannot_name_a_part_are_refused() -> None:
+    model = Tables()
+    for name in ("a.b", ""):
+        with pytest.raises(TypeError, match="cannot name a part"):
+            setattr(model, name, mg.tensor([0.0], requires_grad=True))
+    setattr(model, "a.b", 3)  # (a plain value: nothing to name)

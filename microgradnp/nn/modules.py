@@ -166,6 +166,13 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         parts = [] if name in _INTERNAL else _parts(name, value, type(self).__name__)
         holds_parts = any(isinstance(v, Module) or _is_parameter(v) for _, v in parts)
+        if holds_parts and (not name or "." in name):
+            raise TypeError(
+                f"{type(self).__name__}: cannot name a part {name!r}; use a non-empty name "
+                "without '.', which separates the parts of a name"
+            )
+        if name not in _INTERNAL:
+            self._remember_frozen(name)  # (before a newer assignment time hides them)
         if holds_parts and "_params" not in self.__dict__:
             raise RuntimeError(
                 f"{type(self).__name__}: cannot assign {name!r} before Module.__init__() runs; "
@@ -182,6 +189,25 @@ class Module:
         self._forget_unheld(old)
         if holds_parts:
             self._assign_names()
+
+    def _remember_frozen(self, name: str) -> None:
+        """Count as parameters, for good, the tensors in attribute `name` frozen since it was
+        assigned (found by walks so far through frozen_at alone)."""
+        params = self.__dict__.get("_params")
+        if not isinstance(params, set) or name not in self.__dict__:
+            return
+        assigned = self._assigned.get(name, -1)
+        for _, item in _parts(name, self.__dict__[name]):
+            if isinstance(item, Tensor) and frozen_at(item) > assigned:
+                params.add(item)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For copy.deepcopy and pickle: frozen parameters are remembered first (copies of
+        tensors are new objects, whose freezing frozen_at does not know)."""
+        for name in list(self.__dict__):
+            if name not in _INTERNAL:
+                self._remember_frozen(name)
+        return self.__dict__
 
     def __delattr__(self, name: str) -> None:
         old = self.__dict__.get(name)
