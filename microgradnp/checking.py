@@ -840,8 +840,8 @@ def _check_arg(
 
     centre = value()
     h = _steps(x_picked, eps)
-    # an output's rounding: half an ulp of its own dtype, up and down (an op returning float32
-    # from float64 inputs rounds there)
+    # an output's rounding, relative: at most half an ulp of its own dtype (an op returning
+    # float32 from float64 inputs rounds there), allowed one ulp each for up and down
     rounding = float(np.finfo(ans.dtype if ans.dtype.kind == "f" else np.float64).eps)
     central = np.empty(len(picked))
     lo = np.empty(len(picked))
