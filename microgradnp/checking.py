@@ -24,7 +24,6 @@ import numbers
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextvars import Token
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
@@ -33,10 +32,10 @@ import numpy as np
 from . import engine
 from .ops import StabilityWarning, sum_to
 from .recording import (
-    Mode,
     Node,
     Primitive,
     _ModeSwitch,
+    current_mode,
     is_library_code,
     is_tensor,
     random_generator,
@@ -1382,10 +1381,13 @@ class stability_warnings:
     def __init__(self, enabled: bool = True) -> None:
         if not isinstance(enabled, bool | np.bool_):
             raise TypeError(f"stability_warnings: pass True or False, got {enabled!r}")
-        self._token: Token[Mode] = switch_mode(stability_warnings=bool(enabled))
+        self._before = current_mode().stability_warnings
+        switch_mode(stability_warnings=bool(enabled))
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, *exc_info: object) -> None:
-        restore_mode(self._token)
+        # (this setting only, and no ContextVar token: the block may end in another
+        # context, out of order with other switches)
+        switch_mode(stability_warnings=self._before)

@@ -161,22 +161,24 @@ class _ModeSwitch:
             _ACTIVE.set(active[2])
             _MODE.set(active[1])
             return
-        # Exits out of order (a generator holding `with no_grad():` across a yield): the
-        # mode from before this switch comes back, as in PyTorch; the switch directly
-        # inside, still active, will restore the mode from before both.
+        # Exits out of order (a generator holding `with no_grad():` across a yield): this
+        # switch's settings from before it come back, as in PyTorch; the switch directly
+        # inside, still active, will restore them from before both when it exits.
         inner: list[tuple[Any, Mode]] = []
         while active is not None and active[0] is not self:
             inner.append((active[0], active[1]))
             active = active[2]
         if active is None:
             return  # (not entered in this context)
+        # (only this switch's own settings: the others belong to the switches still active)
+        own = {name: getattr(active[1], name) for name in self._changes}
         if inner:
-            inner[-1] = (inner[-1][0], active[1])
+            inner[-1] = (inner[-1][0], inner[-1][1].replace(**own))
         chain = active[2]
         for switch, before in reversed(inner):
             chain = (switch, before, chain)
         _ACTIVE.set(chain)
-        _MODE.set(active[1])
+        _MODE.set(_MODE.get().replace(**own))
 
     def __call__(self, func: F) -> F:
         switch = type(self)

@@ -518,3 +518,44 @@ def test_a_no_grad_block_left_in_another_task_or_context_does_not_crash() -> Non
 
     contextvars.copy_context().run(scenario)
     assert mg.is_grad_enabled()
+
+
+def test_an_out_of_order_exit_restores_only_its_own_setting() -> None:
+    def watched():
+        with mg.detect_anomaly():
+            yield
+
+    it = watched()
+    next(it)
+    with mg.no_grad():
+        it.close()  # detect_anomaly ends here: no_grad, another switch's, stays
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+
+
+def test_stability_warnings_can_be_left_in_another_context_and_reused() -> None:
+    import asyncio
+    import contextvars
+
+    quiet = mg.stability_warnings(False)
+
+    def held():
+        with quiet:
+            yield
+
+    def scenario() -> None:
+        it = held()
+        next(it)
+
+        async def finish() -> None:
+            for _ in it:
+                pass
+
+        asyncio.run(finish())  # (ended in the task's copy of the context: no crash)
+
+    contextvars.copy_context().run(scenario)
+    with quiet:  # (the same object again)
+        pass
+    with mg.stability_warnings(True):
+        pass
+    assert mg.checking.current_mode().stability_warnings
