@@ -149,6 +149,13 @@ def _count_uses(root: Tensor, freed_ok_before: float = 0) -> dict[Tensor, int]:
         if args is None:
             if node.seq < freed_ok_before:
                 continue
+            if freed_ok_before:  # (a transform: mg.grad, gradcheck)
+                raise RuntimeError(
+                    f"grad: the graph through this {node.op.name} was freed by a backward() "
+                    "run inside the function (it may not even depend on the arguments: a "
+                    "freed op's inputs are unknown). Pass retain_graph=True to that "
+                    "backward(), or run it before calling the transform"
+                )
             raise RuntimeError(
                 f"backward: the graph through this {node.op.name} was already freed by an "
                 "earlier backward(); to run backward() through a graph more than once, pass "

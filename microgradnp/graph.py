@@ -1100,5 +1100,8 @@ def _value_text(value: _Value, style: _Style) -> str:
 
 
 def _one_line(text: str) -> str:
-    """User strings in a text line: control characters (newlines too) as escapes."""
-    return _printable(text).replace("\n", "\\n")
+    """User strings in a text line: control characters and line breaks of any kind (\n,
+    U+0085, U+2028...) as escapes, so that the tree keeps one line per tensor."""
+    return "".join(
+        ascii(ch)[1:-1] if (ch + "x").splitlines()[0] != ch + "x" else ch for ch in _printable(text)
+    )

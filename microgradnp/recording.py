@@ -325,7 +325,7 @@ class Node:
 
 
 # Numbers nodes in the order they are recorded (next() on it is atomic under the GIL).
-_SEQUENCE = itertools.count()
+_SEQUENCE = itertools.count(1)  # (from 1: 0 means "none" to the engine)
 
 
 def sequence_number() -> int:

@@ -1043,3 +1043,9 @@ def test_every_gradient_is_shown_with_its_norm_also_a_one_element_one() -> None:
     (b * -3.0).sum().backward()
     assert "‖grad‖ 3" in format_graph(b * 1.0)  # |-3|: the norm of a one-element gradient
     assert "‖grad‖ 3" in draw_graph(b * 1.0).source
+
+
+def test_a_name_with_any_kind_of_line_break_stays_on_its_line_of_the_text_tree() -> None:
+    w = mg.tensor([1.0], requires_grad=True, name="a\x85b\u2028c\nd")
+    text = format_graph(w.sum())
+    assert len(text.splitlines()) == 2 and "a\\x85b\\u2028c\\nd" in text
