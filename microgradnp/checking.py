@@ -35,6 +35,7 @@ from .recording import (
     Node,
     Primitive,
     _ModeSwitch,
+    check_flags,
     current_mode,
     is_library_code,
     is_tensor,
@@ -1379,8 +1380,7 @@ class stability_warnings:
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        if not isinstance(enabled, bool | np.bool_):
-            raise TypeError(f"stability_warnings: pass True or False, got {enabled!r}")
+        check_flags("stability_warnings", enabled=enabled)
         self._before = current_mode().stability_warnings
         switch_mode(stability_warnings=bool(enabled))
 

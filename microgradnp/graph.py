@@ -36,7 +36,7 @@ import numpy as np
 
 from . import ops
 from .engine import recorded_order
-from .recording import Node, Scope, is_tensor, values_of
+from .recording import Node, Scope, check_flags, is_tensor, values_of
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -89,7 +89,7 @@ def draw_graph(
     the small colour key. Drawing needs no `dot`; showing or rendering does (`render_graph`).
     """
     _check_root(root, "draw_graph")
-    _check_switches(
+    check_flags(
         "draw_graph", show_data=show_data, show_grad=show_grad, collapse=collapse, legend=legend
     )
     if rankdir not in ("LR", "TB", "RL", "BT"):
@@ -154,7 +154,7 @@ def format_graph(
     says when some were left out.
     """
     _check_root(root, "format_graph")
-    _check_switches("format_graph", show_data=show_data, show_grad=show_grad, collapse=collapse)
+    check_flags("format_graph", show_data=show_data, show_grad=show_grad, collapse=collapse)
     _check_max_nodes(max_nodes, "format_graph")
     graph = _Graph(root, collapse=collapse)
     style = _Style(show_data, show_grad, *_highlighted(highlight))
@@ -177,13 +177,6 @@ def _check_root(root: Any, caller: str) -> None:
 def _is_int(value: Any) -> bool:
     """An integer, Python's or NumPy's, and not a bool."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
-def _check_switches(caller: str, **switches: Any) -> None:
-    """Raise TypeError for a yes/no option that is not a bool ("no" would switch it on)."""
-    for name, value in switches.items():
-        if not isinstance(value, bool | np.bool_):
-            raise TypeError(f"{caller}: {name} must be True or False, got {value!r}")
 
 
 def _check_max_nodes(max_nodes: Any, caller: str) -> None:

@@ -425,6 +425,14 @@ def values_of(x: Any) -> np.ndarray:
     return np.asarray(x._data if isinstance(x, _Tensor) else x)
 
 
+def check_flags(caller: str, **flags: Any) -> None:
+    """Raise TypeError for a yes/no setting that is not a bool ("no" or "False" would be
+    true), naming the caller and the setting."""
+    for name, value in flags.items():
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{caller}: {name} must be True or False, got {value!r}")
+
+
 def random_generator(rng: Any, caller: str) -> np.random.Generator:
     """The `rng=` argument of library functions as a Generator: a NumPy Generator (used as
     is), a seed, or None (fresh entropy from the OS); anything else is a clear error."""

@@ -17,6 +17,7 @@ from . import engine, ops
 from .recording import (
     Node,
     NumPyInRecordedVJPError,
+    check_flags,
     current_mode,
     register_tensor_type,
     reworded,
@@ -175,11 +176,12 @@ class Tensor:
     def __init__(
         self, data: Any, requires_grad: bool = False, name: str | None = None, *, dtype: Any = None
     ) -> None:
-        if not isinstance(requires_grad, bool | np.bool_):
-            hint = " (dtype is a keyword setting: dtype=...)" if _is_dtype(requires_grad) else ""
-            raise TypeError(
-                f"Tensor: requires_grad must be True or False, got {requires_grad!r}{hint}"
-            )
+        try:
+            check_flags("Tensor", requires_grad=requires_grad)
+        except TypeError as err:
+            if _is_dtype(requires_grad):  # (NumPy's np.array(x, np.float32) habit)
+                raise TypeError(f"{err} (dtype is a keyword setting: dtype=...)") from None
+            raise
         self._data = _to_array(data, dtype)
         self._grad = None
         self.name = name
@@ -293,8 +295,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if not isinstance(value, bool | np.bool_):  # ("no" would be true)
-            raise TypeError(f"requires_grad must be True or False, got {value!r}")
+        check_flags("Tensor", requires_grad=value)
         if self._node is not None and bool(value) == self._requires_grad:
             return  # (setting a computed tensor to what it is: nothing to change, as PyTorch)
         if self._node is not None:
@@ -340,8 +341,7 @@ class Tensor:
         `gradient=` is accepted for it too, PyTorch's name. The graph is freed afterwards
         unless `retain_graph=True`.
         """
-        if not isinstance(retain_graph, bool | np.bool_):
-            raise TypeError(f"backward: retain_graph must be True or False, got {retain_graph!r}")
+        check_flags("backward", retain_graph=retain_graph)
         if isinstance(grad, bool):  # (as PyTorch: a bool is no gradient)
             raise TypeError("backward: grad must be an array of real numbers, got bool")
         if gradient is not None:

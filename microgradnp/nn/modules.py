@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import ops
 from ..recording import (
+    check_flags,
     no_grad,
     random_generator,
     recording_scope,
@@ -328,10 +329,7 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Set the `training` flag of this module and every submodule; returns self."""
-        if not isinstance(mode, bool | np.bool_):  # ("False" would be true)
-            raise TypeError(
-                f"{type(self).__name__}.train: mode must be True or False, got {mode!r}"
-            )
+        check_flags(f"{type(self).__name__}.train", mode=mode)
         for _, module in self._walk_modules():
             object.__setattr__(module, "training", bool(mode))
         return self
@@ -453,8 +451,7 @@ class Linear(Module):
         for what, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
                 raise ValueError(f"Linear: {what} must be a positive integer, got {n!r}")
-        if not isinstance(bias, bool | np.bool_):
-            raise TypeError(f"Linear: bias must be True or False, got {bias!r}")
+        check_flags("Linear", bias=bias)
         if np.dtype(dtype).kind != "f":
             raise TypeError(
                 f"Linear: dtype must be a floating-point type (parameters need gradients), "
