@@ -56,7 +56,7 @@ def backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False) -> N
 
 
 def gradients(
-    root: Tensor, targets: list[Tensor], *, create_graph: bool, made_at: int | None = None
+    root: Tensor, targets: list[Tensor], *, create_graph: bool, made_at: int = 0
 ) -> list[Any]:
     """d(root)/d(target) for each target (None where root does not depend on it).
 
@@ -77,7 +77,7 @@ def gradients(
         retain_graph=True,
         create_graph=create_graph,
         targets=targets,
-        freed_ok_before=0 if made_at is None else made_at,
+        freed_ok_before=made_at,
     )
     return [found.get(t) for t in targets]
 
@@ -110,11 +110,11 @@ def topological_order(root: Tensor, *, allow_freed: bool = False) -> list[Tensor
     them in). A node freed by backward() raises, unless `allow_freed` (then it counts as
     having no inputs). Graph pictures and `check_graph` number ops by `recorded_order`.
     """
-    return _order(root, math.inf if allow_freed else 0)
+    return _order(root, _count_uses(root, math.inf if allow_freed else 0))
 
 
-def _order(root: Tensor, freed_ok_before: float) -> list[Tensor]:
-    uses = _count_uses(root, freed_ok_before)
+def _order(root: Tensor, uses: dict[Tensor, int]) -> list[Tensor]:
+    """Kahn's order from root, given the use counts (which it counts down: pass a copy)."""
     order = []
     ready = [root]
     while ready:
@@ -251,7 +251,7 @@ def _walk(
     uses = _count_uses(root, freed_ok_before)
     needed = None
     if targets is not None:
-        needed = _on_path_to(_order(root, freed_ok_before), targets)
+        needed = _on_path_to(_order(root, dict(uses)), targets)
     target_set = set() if targets is None else set(targets)
     found: dict[Tensor, Any] = {}  # gradients of the targets
     pending: dict[Tensor, Any] = {root: g0}  # summed gradients of tensors not yet processed
