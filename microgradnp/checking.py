@@ -243,10 +243,9 @@ def _scalar_value(out: Any, caller: str) -> float:
             f"{caller}: f returned a tuple of {len(out)}; it must return one scalar Tensor "
             "(for f returning (loss, aux): lambda *xs: f(*xs)[0])"
         )
-    try:
-        data = values_of(out)
-    except (TypeError, ValueError):  # (a ragged list, say)
-        raise TypeError(f"{caller}: f returned a {type(out).__name__}, not a number") from None
+    data = _values_or_none(out)
+    if data is None:  # (a ragged list, say)
+        raise TypeError(f"{caller}: f returned a {type(out).__name__}, not a number")
     if data.size != 1:
         raise TypeError(
             f"{caller}: f must return a scalar (one-element) Tensor, but it returned shape "
