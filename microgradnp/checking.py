@@ -37,6 +37,7 @@ from .recording import (
     _ModeSwitch,
     check_flags,
     current_mode,
+    is_integer,
     is_library_code,
     is_tensor,
     random_generator,
@@ -147,7 +148,7 @@ def _check_options(caller: str, *, max_elements: Any = None, **tolerances: Any) 
             )
     if max_elements is None:
         return
-    if isinstance(max_elements, bool) or not isinstance(max_elements, numbers.Integral):
+    if not is_integer(max_elements):
         raise TypeError(
             f"{caller}: max_elements must be a positive int, got "
             f"{type(max_elements).__name__} {max_elements!r}"

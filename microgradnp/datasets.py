@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .recording import random_generator
+from .recording import is_integer, random_generator
 
 __all__ = ["make_circles", "make_moons", "make_spirals", "make_xor"]
 
@@ -25,7 +25,7 @@ Seed = np.random.Generator | int | None
 
 
 def _check(name: str, n_samples: int, noise: float) -> None:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 2:
+    if not is_integer(n_samples) or n_samples < 2:
         raise ValueError(
             f"{name}: n_samples must be an integer >= 2 (one example of each class at least), "
             f"got {n_samples!r}"

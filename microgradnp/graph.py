@@ -36,7 +36,7 @@ import numpy as np
 
 from . import ops
 from .engine import recorded_order
-from .recording import Node, Scope, check_flags, is_tensor, values_of
+from .recording import Node, Scope, check_flags, is_integer, is_tensor, values_of
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -174,13 +174,8 @@ def _check_root(root: Any, caller: str) -> None:
         )
 
 
-def _is_int(value: Any) -> bool:
-    """An integer, Python's or NumPy's, and not a bool."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
 def _check_max_nodes(max_nodes: Any, caller: str) -> None:
-    if max_nodes is not None and (not _is_int(max_nodes) or max_nodes < 1):
+    if max_nodes is not None and (not is_integer(max_nodes) or max_nodes < 1):
         raise ValueError(f"{caller}: max_nodes must be a positive int or None, got {max_nodes!r}")
 
 
@@ -732,14 +727,14 @@ def _highlighted(highlight: Any) -> tuple[set[str], set[int]]:
         items = list(highlight)
     else:
         items = [highlight]
-    wrong = {type(i).__name__ for i in items if not (isinstance(i, str) or _is_int(i))}
+    wrong = {type(i).__name__ for i in items if not (isinstance(i, str) or is_integer(i))}
     if wrong:
         raise TypeError(
             "highlight: pass tensor names (str), op numbers (int, as in the picture), or a report "
             "with failed_names() / failed_nodes() such as compare_grads' or check_graph's; got "
             f"{type(highlight).__name__} holding {', '.join(sorted(wrong))}"
         )
-    return {i for i in items if isinstance(i, str)}, {int(i) for i in items if _is_int(i)}
+    return {i for i in items if isinstance(i, str)}, {int(i) for i in items if is_integer(i)}
 
 
 # ---------------------------------------------------------------- the picture (DOT)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .recording import is_library_code, is_tensor, primitive, values_of
+from .recording import is_integer, is_library_code, is_tensor, primitive, values_of
 
 if TYPE_CHECKING:
     from .tensors import Tensor
@@ -651,7 +651,7 @@ broadcast_to.defvjp(lambda g, ans, x, shape: sum_to(g, np.shape(x)), None)
 def _check_joinable(name: str, arrays: tuple[Any, ...], axis: int, same_axis: bool) -> None:
     if not arrays:
         raise ValueError(f"{name}: needs at least one tensor")
-    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+    if not is_integer(axis):
         raise TypeError(f"{name}: axis must be an integer, got {axis!r}")
     shapes = [np.shape(a) for a in arrays]
     first = shapes[0]

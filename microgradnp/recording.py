@@ -425,6 +425,11 @@ def values_of(x: Any) -> np.ndarray:
     return np.asarray(x._data if isinstance(x, _Tensor) else x)
 
 
+def is_integer(value: Any) -> bool:
+    """An integer, Python's or NumPy's, and not a bool (a count, an axis, an index)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def check_flags(caller: str, **flags: Any) -> None:
     """Raise TypeError for a yes/no setting that is not a bool ("no" or "False" would be
     true), naming the caller and the setting."""

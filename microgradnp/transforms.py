@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from . import engine, ops
-from .recording import is_grad_enabled, restore_mode, sequence_number, switch_mode, values_of
+from .recording import (
+    is_grad_enabled,
+    is_integer,
+    restore_mode,
+    sequence_number,
+    switch_mode,
+    values_of,
+)
 from .tensors import Tensor
 
 # How many grad transforms are running in this context: inside one, gradients must be
@@ -59,9 +66,7 @@ def value_and_grad(
         given: tuple[Any, ...] = (argnums,) if single else tuple(argnums)  # type: ignore[arg-type]
     except TypeError:  # (not iterable)
         given = ()
-    if not given or not all(
-        isinstance(i, int | np.integer) and not isinstance(i, bool) for i in given
-    ):
+    if not given or not all(is_integer(i) for i in given):
         raise TypeError(f"grad: argnums must be an int or a tuple of ints, got {argnums!r}")
     positions = tuple(int(i) for i in given)
 

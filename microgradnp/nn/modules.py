@@ -26,6 +26,7 @@ import numpy as np
 from .. import ops
 from ..recording import (
     check_flags,
+    is_integer,
     no_grad,
     random_generator,
     recording_scope,
@@ -449,7 +450,7 @@ class Linear(Module):
     ) -> None:
         super().__init__()
         for what, n in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            if not is_integer(n) or n < 1:
                 raise ValueError(f"Linear: {what} must be a positive integer, got {n!r}")
         check_flags("Linear", bias=bias)
         if np.dtype(dtype).kind != "f":
@@ -532,7 +533,7 @@ class Sequential(Module):
             for i, layer in enumerate(layers[index]):
                 object.__setattr__(part, str(i), layer)
             return part
-        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+        if not is_integer(index):
             raise TypeError(
                 f"Sequential: index with an integer or a slice, not {index!r} (a layer by "
                 "its name: getattr(model, name), or dict(model.named_modules()))"
