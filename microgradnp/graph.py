@@ -4,19 +4,24 @@ What a picture shows:
 - tensors (boxes), coloured by kind: parameters (leaves that require grad), inputs and
   constants (arrays, tensors that do not require grad), intermediates, the root. Each shows
   its name, shape and dtype; with `show_data` its values (a handful) or min/mean/max; after
-  backward its gradient the same way and the gradient's norm. NaN/Inf are flagged in red.
+  backward its gradient the same way and the gradient's norm (summaries are computed in
+  float64, rescaled: a float16/32 gradient's norm neither overflows nor underflows). A
+  tensor changed since the graph ran (an optimizer step) shows the values the graph
+  recorded, and says so. NaN/Inf are flagged in red.
 - ops (ellipses), numbered in the order they ran (`#1` first: the numbering `check_graph`
   uses), with their settings: `sum(axis=1)`, `mul(b=2.0)`, `getitem[:, 0]`.
 - edges from inputs to ops; an edge whose gradient is summed back over broadcast axes says
-  so: `Σ axis 1: (3, 400) → (3, 1)`.
+  so: `Σ axis 1: (3, 400) → (3, 1)` (built-in ops only: see `_BROADCASTING`).
 - ops recorded inside an nn.Module call, grouped in a cluster per call (`collapse=True`:
   one node per outermost call).
-- a legend under the picture; notes where backward() freed the graph, or where a
-  highlighted name is missing. A tensor used by many ops gets small copies near its later
-  uses (one box with a hundred long edges is unreadable, and slow for dot to lay out).
+- a legend under the picture; notes where backward() freed the graph, where a highlighted
+  name is missing, or why a tensor has no graph at all. A tensor used by many ops gets
+  small copies near its later uses (one box with a hundred long edges is unreadable, and
+  slow for dot to lay out).
 
-`format_graph` prints the same graph as an indented tree. Walks are iterative (graphs can
-be a million ops deep) and every user-supplied string is escaped before it reaches DOT.
+`format_graph` prints the same graph as an indented tree (lines deeper than
+`_INDENT_LEVELS` levels start with their depth). Walks are iterative (graphs can be a
+million ops deep) and every user-supplied string is escaped before it reaches DOT.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import math
+import os
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -46,7 +53,7 @@ __all__ = ["GraphvizNotFoundError", "draw_graph", "format_graph", "print_graph",
 MAX_NODES = 1000  # default limit: beyond this a picture is unreadable and slow to lay out
 _SHOWN = 6  # arrays with at most this many elements show their values, larger ones a summary
 _SHARED = 3  # a tensor used by more ops is drawn in full once, with small copies at other uses
-_INDENT_LEVELS = 24  # format_graph indents at most this deep (deeper lines start with "⋯")
+_INDENT_LEVELS = 24  # format_graph indents at most this deep (deeper lines say their depth)
 
 _INSTALL_HINT = (
     "Graphviz's `dot` program is needed to render pictures (.svg, .png, .pdf) and was not "
@@ -80,8 +87,10 @@ def draw_graph(
 ) -> graphviz.Digraph:
     """The graph that computed `root`, as a `graphviz.Digraph` (shown inline in Jupyter).
 
-    `show_data`: show tensor values (a handful) or min/mean/max. `show_grad`: show `.grad`
-    where there is one (leaves after backward; intermediates after `retain_grad()`).
+    `show_data`: show tensor values (a handful) or min/mean/max; for a tensor changed since
+    the graph ran (an optimizer step), the values the graph recorded, then its current ones.
+    `show_grad`: show `.grad` where there is one (leaves after backward; intermediates after
+    `retain_grad()`), and its norm.
     `rankdir`: "LR", "TB", "RL" or "BT". `collapse`: draw each outermost nn.Module call as
     one node. `max_nodes`: refuse (ValueError) to draw more nodes than this (None: no limit).
     `highlight`: tensor names and op numbers, or a report (compare_grads' `failed_names()`,
@@ -105,12 +114,26 @@ def draw_graph(
 
 
 def render_graph(root: Tensor, path: str | Path, **draw_kwargs: Any) -> Path:
-    """Draw the graph of `root` (see `draw_graph` for the options) and write it to `path`.
+    """Draw the graph of `root` (see `draw_graph` for the options) and write it to `path`:
+    `render_graph(loss, "graph.svg")`.
 
     The format comes from the suffix: .svg, .png, .pdf (these need Graphviz's `dot`; without
     it GraphvizNotFoundError says how to install it) or .dot / .gv (DOT source, always
     works). Missing parent directories are created. Returns the path written.
     """
+    if is_tensor(path) and not is_tensor(root):
+        raise TypeError(
+            "render_graph: the arguments are (root, path), the tensor first, as in "
+            f"render_graph(loss, 'graph.svg'); got ({type(root).__name__}, "
+            f"{type(path).__name__})"
+        )
+    _check_root(root, "render_graph")
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            "render_graph: path must be a file path (str or pathlib.Path) ending in .svg, "
+            f".png, .pdf, .dot or .gv, as in render_graph(loss, 'graph.svg'); got "
+            f"{type(path).__name__}"
+        )
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".svg", ".png", ".pdf", ".dot", ".gv"):
@@ -151,7 +174,8 @@ def format_graph(
     and its inputs follow, indented. A result used twice is expanded once ("shown above").
     The options are draw_graph's; colours become words (`parameter`, `input`, `!!` for
     NaN/Inf and mismatches). At most `max_nodes` lines are printed (None: all); a last line
-    says when some were left out.
+    says when some were left out. Lines deeper than 24 levels start with their depth
+    (`⋯[depth 31] `), followed by their last 24 levels of indentation.
     """
     _check_root(root, "format_graph")
     check_flags("format_graph", show_data=show_data, show_grad=show_grad, collapse=collapse)
@@ -189,6 +213,9 @@ class _Value:
     node_id: str
     obj: Any  # the Tensor or np.ndarray
     kind: str  # "parameter", "input", "intermediate" or "root"
+    # The values the graph recorded, when the tensor has different ones now (an optimizer
+    # step, or any update that replaced its array after the ops ran); see _recorded.
+    recorded: np.ndarray | None = None
 
     @property
     def name(self) -> str | None:
@@ -197,6 +224,12 @@ class _Value:
 
     @property
     def array(self) -> np.ndarray:
+        """The values as the graph saw them (what its ops computed with)."""
+        return self.now if self.recorded is None else self.recorded
+
+    @property
+    def now(self) -> np.ndarray:
+        """The values as they are now."""
         return values_of(self.obj)
 
     @property
@@ -228,6 +261,11 @@ class _Module:
     inputs: list[_Value] = field(default_factory=list)
     outputs: list[_Value] = field(default_factory=list)
 
+    @property
+    def freed(self) -> bool:
+        """Whether backward() freed some of its ops (so some of its inputs are not drawn)."""
+        return any(op.freed for op in self.ops)
+
 
 Step = _Op | _Module  # what a value is made by
 
@@ -238,6 +276,10 @@ def _inputs(step: Step) -> list[_Value]:
 
 def _outputs(step: Step) -> list[_Value]:
     return [step.output] if isinstance(step, _Op) else step.outputs
+
+
+def _ops_of(step: Step) -> list[_Op]:
+    return [step] if isinstance(step, _Op) else step.ops
 
 
 class _Graph:
@@ -264,6 +306,8 @@ class _Graph:
         value = self._values.get(id(obj))
         if value is None:
             value = _Value(f"t{len(self._values) + 1}", obj, _kind(obj, self.root_tensor))
+            if is_tensor(obj) and obj._node is not None:  # (freed: ans is None, nothing kept)
+                value.recorded = _recorded(obj._node.ans, obj)
             self._values[id(obj)] = value
         return value
 
@@ -274,6 +318,10 @@ class _Graph:
             node: Node = t._node  # type: ignore[assignment]
             args = node.args or ()  # freed by backward(): no inputs left to draw
             inputs = [(i, self.value(a)) for i, a in enumerate(args) if _is_graph_input(node, i, a)]
+            if node.vals is not None:
+                for i, v in inputs:  # leaves: the values this op used (computed ones: above)
+                    if v.recorded is None and is_tensor(v.obj) and v.obj._node is None:
+                        v.recorded = _recorded(node.vals[i], v.obj)
             op = self._ops[id(t)] = _Op(self.number[id(t)], node, inputs, self.value(t))
         return op
 
@@ -390,6 +438,22 @@ def _too_big_error(found: str, max_nodes: int, collapse: bool) -> ValueError:
     )
 
 
+def _recorded(saved: Any, t: Tensor) -> np.ndarray | None:
+    """The array the graph saved for t, if t holds other values now, else None.
+
+    An array the graph saves is never written into while saved (leaves' are locked, computed
+    ones read-only), so the same array means the same values. Only an op that saves no
+    input values (`saves_inputs=False`, such as add) leaves a leaf's array writeable: an
+    in-place change of it cannot be seen here, as the graph kept no copy.
+    """
+    now = t._data
+    if saved is None or saved is now:
+        return None
+    saved = np.asarray(saved)
+    same = saved.shape == now.shape and saved.dtype == now.dtype
+    return None if same and np.array_equal(saved, now, equal_nan=True) else saved
+
+
 def _kind(obj: Any, root: Tensor) -> str:
     if obj is root:
         return "root"
@@ -431,14 +495,20 @@ def _scope_title(scope: Scope) -> str:
 
 
 def _op_label(node: Node) -> str:
-    """The op's name with its settings (arguments that are not graph inputs): `sum(axis=1)`."""
+    """The op's name with its settings (arguments that are not graph inputs): `sum(axis=1)`.
+
+    A node freed by backward() gives its name only: its positional settings went with its
+    arguments, and the keyword ones alone would read as the whole call (`sum(keepdims=True)`
+    for `sum(x, 1, keepdims=True)`).
+    """
     name = node.op.name
-    if node.op is ops.getitem and node.args is not None and len(node.args) == 2:
+    if node.args is None:
+        return name
+    if node.op is ops.getitem and len(node.args) == 2:
         return f"{name}[{_format_index(node.args[1])}]"
     positional, defaults = _parameters(node.op.fun)
     settings = []
-    # (once backward() freed the node, positional settings went with the arguments)
-    for i, arg in enumerate(node.args or ()):
+    for i, arg in enumerate(node.args):
         if _is_graph_input(node, i, arg):
             continue
         if i < len(positional):  # a named parameter (not one of *args)
@@ -528,6 +598,9 @@ def _format_index(index: Any) -> str:
 # that same sum itself. (Comparisons broadcast too, but record no graph.) Any other op's
 # VJP may return the argument's shape outright, whatever the shapes suggest: an outer
 # product's (3,) and (4,) inputs "broadcast" to its (3, 4) output, yet nothing is summed.
+# So users' ops get no marker, even elementwise ones whose sums the engine does: a
+# primitive does not declare that it is elementwise, and only its VJP knows the shape it
+# returns. (The graphs guide says so.)
 _BROADCASTING = frozenset(
     [
         ops.add,
@@ -552,12 +625,12 @@ def _broadcast_note(op: _Op, i: int) -> str | None:
     exactly as the engine's `unbroadcast` / `ops.sum_to` would. Ops not known to broadcast
     (users' own among them) get no note: only their VJPs know what shape they return.
     """
-    args = op.node.args
-    if args is None or i not in op.node.parents:
+    vals = op.node.vals  # (the arrays the op ran with)
+    if vals is None or i not in op.node.parents:
         return None
-    shape = tuple(np.shape(args[i].data))
+    shape = tuple(np.shape(vals[i]))
     if op.node.op is ops.matmul:
-        grad_shape = _matmul_grad_shape(np.shape(_data(args[0])), np.shape(_data(args[1])), i)
+        grad_shape = _matmul_grad_shape(np.shape(vals[0]), np.shape(vals[1]), i)
     elif op.node.op in _BROADCASTING:
         grad_shape = tuple(op.output.array.shape)
     else:
@@ -567,10 +640,6 @@ def _broadcast_note(op: _Op, i: int) -> str | None:
         return None
     word = "axis" if len(axes) == 1 else "axes"
     return f"Σ {word} {', '.join(map(str, axes))}: {grad_shape} → {shape}"
-
-
-def _data(arg: Any) -> Any:
-    return arg.data if is_tensor(arg) else arg
 
 
 def _matmul_grad_shape(a: tuple[int, ...], b: tuple[int, ...], i: int) -> tuple[int, ...]:
@@ -612,7 +681,7 @@ class _Style:
         """Whether `item` is drawn as a mismatch."""
         if isinstance(item, _Value):
             return item.name is not None and item.name in self.names
-        return any(op.number in self.ops for op in ([item] if isinstance(item, _Op) else item.ops))
+        return any(op.number in self.ops for op in _ops_of(item))
 
 
 @dataclass
@@ -634,6 +703,12 @@ def _describe(value: _Value, style: _Style, *, one_line: bool = False) -> list[_
     lines.append(_Line(_shape_dtype(array)))
     if style.show_data:
         lines.append(_Line(_values("data", array, one_line), mono=True))
+        if value.recorded is not None:  # (the values above are the ones the ops used)
+            now = _values("now", value.now, one_line)
+            if one_line:
+                lines.append(_Line(f"(changed since the graph ran: {now})"))
+            else:
+                lines += [_Line("changed since the graph ran:"), _Line(now, mono=True)]
     problem = _non_finite(array)
     if problem:
         lines.append(_Line(f"data has {problem}", alarm=True))
@@ -641,7 +716,7 @@ def _describe(value: _Value, style: _Style, *, one_line: bool = False) -> list[_
     if style.show_grad and grad is not None:
         grad = np.asarray(grad)
         lines.append(_Line(_values("grad", grad, one_line), mono=True))
-        lines.append(_Line(f"‖grad‖ {_number(float(np.linalg.norm(grad.ravel())))}"))
+        lines.append(_Line(f"‖grad‖ {_number(_norm(grad))}"))
         problem = _non_finite(grad)
         if problem:
             lines.append(_Line(f"grad has {problem}", alarm=True))
@@ -666,11 +741,39 @@ def _values(label: str, a: np.ndarray, one_line: bool) -> str:
     finite = a[np.isfinite(a)] if a.dtype.kind == "f" else a
     if finite.size == 0:
         return f"{label} no finite values"
-    mean = float(np.mean(finite, dtype=np.float64))
+    mean = _mean(finite)
     return (
         f"{label} min {_number(finite.min().item())}  mean {_number(mean)}  "
         f"max {_number(finite.max().item())}"
     )
+
+
+def _norm(a: np.ndarray) -> float:
+    """The 2-norm of a, in float64 and scaled by its largest magnitude, so that it neither
+    overflows nor underflows where the result does not (a float32 gradient of 1e20s, a
+    float16 one of 600s), and warns of nothing."""
+    a = np.abs(a.astype(np.float64, copy=False)).ravel()
+    if a.size == 0:
+        return 0.0
+    if np.isnan(a).any():
+        return math.nan
+    scale = float(a.max())
+    if scale == 0.0 or math.isinf(scale):
+        return scale
+    with np.errstate(under="ignore"):  # (an element tiny next to the largest adds nothing)
+        return scale * math.sqrt(float(np.sum(np.square(a / scale))))
+
+
+def _mean(a: np.ndarray) -> float:
+    """The mean of finite values, in float64; scaled (as in _norm) if their sum overflows."""
+    with np.errstate(over="ignore"):
+        mean = float(np.mean(a, dtype=np.float64))
+    if math.isfinite(mean):
+        return mean
+    a = a.astype(np.float64, copy=False)
+    scale = float(np.abs(a).max())
+    with np.errstate(under="ignore"):
+        return float(np.mean(a / scale)) * scale
 
 
 def _small_array(a: np.ndarray, indent: int | None) -> str:
@@ -752,11 +855,19 @@ _RED = "red"  # NaN/Inf and mismatches
 _MISMATCH_FILL = "#ffd6d6"
 _BROADCAST = "#d95f02"  # edges whose gradient is summed over broadcast axes
 _FREED_NOTE = (
-    "backward() freed the graph below this op,\n"
+    "backward() freed the graph below here,\n"
     "so its inputs can no longer be drawn\n"
-    "(and the ops left are numbered anew).\n"
+    "(the ops left are numbered anew, and\n"
+    "shown without their settings).\n"
     "To draw the graph after backward, call\n"
     "backward(retain_graph=True)."
+)
+_NO_GRAPH_NOTE = (
+    "No graph was recorded for this tensor:\n"
+    "it was not computed from tensors that\n"
+    "require grad (or it was computed under\n"
+    "mg.no_grad()). Create the tensors to\n"
+    "differentiate with requires_grad=True."
 )
 
 
@@ -844,7 +955,7 @@ def _value_style(value: _Value, lines: list[_Line], style: _Style) -> dict[str, 
 def _step_style(step: Step, style: _Style) -> dict[str, str]:
     if isinstance(step, _Module):
         fill, border = _MODULE_COLOURS
-        attrs = {"shape": "box3d", "style": "filled"}
+        attrs = {"shape": "box3d", "style": "dashed,filled" if step.freed else "filled"}
     else:
         fill, border = _OP_COLOURS
         attrs = {"shape": "ellipse", "style": "dashed,filled" if step.freed else "filled"}
@@ -913,29 +1024,35 @@ def _cluster(k: int, scope: Scope, depth: int) -> graphviz.Digraph:
 
 
 def _add_notes(picture: graphviz.Digraph, graph: _Graph, style: _Style) -> None:
-    freed = [s for s in graph.steps if isinstance(s, _Op) and s.freed]
+    note = {"shape": "note", "style": "filled", "fillcolor": "#fff8e1", "color": "#b08900"}
+    freed = [step for step in graph.steps if step.freed]
     if freed:
-        picture.node(
-            "note_freed",
-            _html_label([_Line(line) for line in _FREED_NOTE.split("\n")]),
-            shape="note",
-            style="filled",
-            fillcolor="#fff8e1",
-            color="#b08900",
-        )
-        for op in freed:
-            picture.edge("note_freed", _step_id(op), style="dashed", arrowhead="none")
-    missing = _not_shown(graph, style, {v.name for v in graph.drawn_values()})
+        picture.node("note_freed", _note_label(_FREED_NOTE), **note)
+        for step in freed:
+            picture.edge("note_freed", _step_id(step), style="dashed", arrowhead="none")
+    if _no_graph(graph.root_tensor):
+        picture.node("note_no_graph", _note_label(_NO_GRAPH_NOTE), **note)
+        picture.edge("note_no_graph", graph.root.node_id, style="dashed", arrowhead="none")
+    drawn = set(range(1, len(graph.order) + 1))  # (every op: in its own node or a module's)
+    missing = _not_shown(style, {v.name for v in graph.drawn_values()}, drawn)
     if missing:
         lines = [_Line("mismatches not drawn here:", alarm=True)]
         lines += [_Line(name, alarm=True) for name in missing]
         picture.node("note_mismatch", _html_label(lines), shape="note", color=_RED)
 
 
-def _not_shown(graph: _Graph, style: _Style, names: set[str | None]) -> list[str]:
-    """The highlighted names (and op numbers) that are nowhere in the picture or text."""
-    missing = sorted(style.names - names)
-    return missing + [f"#{k}" for k in sorted(style.ops) if not 1 <= k <= len(graph.order)]
+def _note_label(text: str) -> str:
+    return _html_label([_Line(line) for line in text.split("\n")])
+
+
+def _no_graph(root: Tensor) -> bool:
+    """Whether root is a constant: nothing was recorded, and nothing could have been."""
+    return root._node is None and not root.requires_grad
+
+
+def _not_shown(style: _Style, names: set[str | None], ops: set[int]) -> list[str]:
+    """The highlighted names and op numbers not among the `names` and `ops` shown."""
+    return sorted(style.names - names) + [f"#{k}" for k in sorted(style.ops - ops)]
 
 
 def _add_legend(picture: graphviz.Digraph, *, highlight: bool) -> None:
@@ -1010,61 +1127,66 @@ def _text_tree(graph: _Graph, style: _Style, *, max_lines: int | None) -> str:
     """Root first; each made value followed by its maker's inputs, indented (iteratively)."""
     lines: list[str] = []
     named: set[str | None] = set()  # names of the tensors listed
+    listed: set[_Value] = set()
+    listed_ops: set[int] = set()  # numbers of the ops listed (alone or in a module call)
     expanded: set[int] = set()  # id() of steps whose inputs are listed already
-    # (value or a note, its edge note, prefix of its line, prefix of its inputs' lines)
-    stack: list[tuple[_Value | str, str | None, str, str]] = [(graph.root, None, "", "")]
+    # (value or a note, its edge note, its depth, prefix of its line, prefix of its inputs'
+    # lines); prefixes keep only their last _INDENT_LEVELS levels (see _indented), so that
+    # a million levels cost no more than 24
+    keep = 3 * _INDENT_LEVELS
+    stack: list[tuple[_Value | str, str | None, int, str, str]] = [(graph.root, None, 0, "", "")]
     while stack:
         if max_lines is not None and len(lines) >= max_lines:
-            lines.append(
-                f"… (stopped after max_nodes={max_lines} lines; pass max_nodes=None for all)"
-            )
+            lines.append(f"… (stopped at max_nodes={max_lines}; pass max_nodes=None for all)")
             break
-        item, note, prefix, inner = stack.pop()
+        item, note, depth, prefix, inner = stack.pop()
         if isinstance(item, str):  # the note under a freed op
-            lines.append(prefix + item)
+            lines.append(_indented(prefix, depth) + item)
             continue
         named.add(item.name)
         step = graph.made_by(item)
         children: list[tuple[_Value | str, str | None]] = []
         if step is None:
             text = _value_text(item, style)
-        elif id(step) in expanded:
-            short = item.name or _format_setting(item.array.shape)
-            text = f"{_step_title(step)} → {short} (shown above)"
-        else:
+        elif id(step) not in expanded:
             expanded.add(id(step))
+            listed_ops.update(op.number for op in _ops_of(step))
             text = f"{_step_title(step)} → {_value_text(item, style)}"
             children = list(graph.step_inputs(step))
-            if isinstance(step, _Op) and step.freed:
+            if step.freed:
                 children.append((" ".join(_FREED_NOTE.split("\n")), None))
             if isinstance(step, _Op) and step.node.scope is not None:
                 text += f"  [in {_scope_path(step.node.scope)}]"
             if style.marks(step):
                 text += "  !! ✗ mismatch (op)"
+        elif item in listed:
+            short = item.name or _format_setting(item.array.shape)
+            text = f"{_step_title(step)} → {short} (shown above)"
+        else:  # a module call's other output: a tensor of its own, made by the call above
+            text = f"{_step_title(step)} → {_value_text(item, style)}"
+            text += "  (another output of the call listed above)"
+        listed.add(item)
         if note is not None:
             text += f"  (grad {note.replace(chr(10), '; ')})"
-        lines.append(prefix + _one_line(text))
+        lines.append(_indented(prefix, depth) + _one_line(text))
         for k in reversed(range(len(children))):
             last = k == len(children) - 1
             child, child_note = children[k]
-            stack.append(
-                (
-                    child,
-                    child_note,
-                    _cap(inner + ("└─ " if last else "├─ ")),
-                    _cap(inner + ("   " if last else "│  ")),
-                )
-            )
-    missing = _not_shown(graph, style, named)
+            child_prefix = inner + ("└─ " if last else "├─ ")
+            child_inner = inner + ("   " if last else "│  ")
+            stack.append((child, child_note, depth + 1, child_prefix[-keep:], child_inner[-keep:]))
+    if _no_graph(graph.root_tensor):
+        lines.append(" ".join(_NO_GRAPH_NOTE.split("\n")))
+    missing = _not_shown(style, named, listed_ops)
     if missing:
         lines.append(_one_line(f"!! mismatches not listed above: {', '.join(missing)}"))
     return "\n".join(lines)
 
 
-def _cap(prefix: str) -> str:
-    """Indentation beyond _INDENT_LEVELS levels is cut on the left (marked ⋯)."""
-    width = 3 * _INDENT_LEVELS
-    return prefix if len(prefix) <= width + 3 else "⋯  " + prefix[-width:]
+def _indented(prefix: str, depth: int) -> str:
+    """A line's tree prefix: beyond _INDENT_LEVELS levels only the last ones are drawn, after
+    the line's depth, so that lines at different depths never look like siblings."""
+    return prefix if depth <= _INDENT_LEVELS else f"⋯[depth {depth}] {prefix}"
 
 
 def _scope_path(scope: Scope) -> str:

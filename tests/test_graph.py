@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import math
 import os
 import re
 import subprocess
@@ -639,6 +640,28 @@ def test_user_ops_get_no_broadcast_label_whatever_their_shapes() -> None:
     assert broadcast_labels(tile4(a)) == []
 
 
+def test_the_graphs_guide_names_exactly_the_ops_that_get_broadcast_labels() -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "guides" / "graphs.md").read_text("utf-8")
+    sentence = re.search(r"Only\s+microgradnp's\s+own\s+ops\s+are\s+marked:(.*?)\.", guide, re.S)
+    assert sentence is not None
+    named = set(re.findall(r"`(\w+)`", sentence.group(1)))
+    labelled = set()
+    for name in dir(ops):
+        op = getattr(ops, name)
+        if not isinstance(op, mg.Primitive) or not op.differentiable:
+            continue
+        a = mg.tensor(np.ones((2, 1, 3)), requires_grad=True)  # (2, 1, 3) against (4, 1):
+        b = mg.tensor(np.ones((4, 1)), requires_grad=True)  # broadcasts to (2, 4, 3)
+        c = mg.tensor(np.ones((3, 5)), requires_grad=True)  # a @ c: c's gradient is summed
+        for args in [(a, b), (a, b, b), (a, (2, 4, 3)), (a, c)]:
+            try:
+                if broadcast_labels(op(*args)):
+                    labelled.add(op.name)
+            except (TypeError, ValueError, IndexError):
+                pass
+    assert labelled == named
+
+
 @given(
     batch=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3),
     n=st.integers(1, 3),
@@ -787,6 +810,19 @@ def test_op_numbers_and_check_graph_reports_highlight_ops(dot) -> None:
     assert "#9" in draw_graph(y, highlight=[9]).source  # named in the note: not in this graph
 
 
+def test_highlighted_names_and_op_numbers_cut_off_by_max_nodes_are_named_at_the_end() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = (mg.exp(x) * 2.0).sum()  # #1 exp, #2 mul, #3 sum
+    lines = format_graph(y, max_nodes=1, highlight=["x", 1, 2, 3]).splitlines()
+    assert lines == [
+        "#3 sum → () float64  !! ✗ mismatch (op)",
+        "… (stopped at max_nodes=1; pass max_nodes=None for all)",
+        "!! mismatches not listed above: x, #1, #2",
+    ]
+    everything = format_graph(y, highlight=["x", 1, 2, 3])
+    assert "not listed" not in everything and everything.count("✗ mismatch") == 4
+
+
 def test_highlight_rejects_what_is_not_names() -> None:
     loss, _ = tutorial_network()
     with pytest.raises(TypeError, match="failed_names"):
@@ -816,7 +852,8 @@ def test_after_backward_without_retain_graph_the_freed_part_is_explained(dot) ->
     svg = parse_svg(picture.pipe(format="svg"))
     assert "note_freed" in groups(svg, "node")
     text = format_graph(loss)
-    assert "retain_graph=True" in text and "mean" in text
+    assert "retain_graph=True" in text
+    assert text.splitlines()[0] == "#1 bce_with_logits → () float64"  # (settings: see below)
 
 
 def test_a_partly_freed_graph_draws_what_is_left() -> None:
@@ -828,6 +865,53 @@ def test_a_partly_freed_graph_draws_what_is_left() -> None:
     assert re.search(r"#\d exp.*dashed", source)
     assert re.search(r"#\d mul\(b=2.0\).*style=filled", source)
     assert source.count("note_freed ->") == 1
+
+
+def test_a_freed_op_is_labelled_without_any_of_its_settings() -> None:
+    # Freeing drops the positional settings (axis=1 here) with the arguments; the keyword
+    # ones alone, `sum(keepdims=True)`, would read as the whole call.
+    b = mg.tensor(np.ones((2, 3)), requires_grad=True, name="b")
+    s = b.sum(1, keepdims=True)
+    assert format_graph(s).splitlines()[0] == "#1 sum(axis=1, keepdims=True) → (2, 1) float64"
+    s.backward(np.ones((2, 1)))
+    assert format_graph(s).splitlines()[0] == "#1 sum → (2, 1) float64"
+    assert "#1 sum<" in draw_graph(s).source and "keepdims" not in draw_graph(s).source
+
+
+def freed_sequential():
+    """A Sequential's output after backward() without retain_graph: only its last op is left."""
+    model = mg.nn.Sequential(mg.nn.Linear(2, 3, rng=0), mg.nn.Tanh())
+    out = model(np.ones((2, 2)))
+    out.backward(np.ones((2, 3)))
+    return out
+
+
+def test_a_collapsed_module_call_that_backward_freed_says_so() -> None:
+    out = freed_sequential()
+    lines = format_graph(out, collapse=True).splitlines()
+    assert lines[0] == "Sequential (1 op) → (2, 3) float64"
+    assert lines[1].startswith("└─ backward() freed the graph below here")
+    assert "retain_graph=True" in lines[1] and len(lines) == 2
+    source = draw_graph(out, collapse=True).source
+    assert "note_freed -> m1 [arrowhead=none style=dashed]" in source
+    assert re.search(r"^\s*m1 \[.*style=\"dashed,filled\"", source, flags=re.M)
+
+
+def test_a_partly_freed_module_call_collapsed_says_why_inputs_are_missing() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    with recording_scope("Block", "b"):
+        h = mg.exp(x)
+        y = h * 2.0
+    h.sum().backward()  # frees exp's record: the call's input x can no longer be found
+    z = y.sum()
+    lines = format_graph(z, collapse=True).splitlines()
+    assert lines[1] == "└─ Block 'b' (2 ops) → (2,) float64"
+    assert lines[2].startswith("   └─ backward() freed the graph below here")
+    assert len(lines) == 3  # (x is not listed: nothing left leads to it)
+    source = draw_graph(z, collapse=True).source
+    assert source.count("note_freed ->") == 1 and "note_freed -> m1 " in source
+    # the same graph uncollapsed: the note is at the freed op, which the module holds
+    assert re.search(r"note_freed -> op\d ", draw_graph(z).source)
 
 
 # ---------------------------------------------------------------- modules: clusters, collapse
@@ -865,6 +949,25 @@ def test_collapse_keeps_a_module_output_that_is_used_inside_and_outside() -> Non
     source = draw_graph(z, collapse=True).source
     assert ">h<" in source and "Block &#x27;b&#x27; (2 ops)" in source
     assert "Block 'b' (2 ops) → " in format_graph(z, collapse=True)
+
+
+def test_a_collapsed_call_with_two_outputs_lists_the_second_as_a_tensor_of_its_own() -> None:
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    with recording_scope("Two", ""):
+        p = mg.exp(x)
+        q = mg.tanh(x) * 2.0
+    q.name = "q"
+    z = (p + q).sum()
+    lines = format_graph(z, collapse=True).splitlines()
+    assert lines[2:] == [
+        "   ├─ Two (3 ops) → (2,) float64",
+        "   │  └─ x  (2,) float64  parameter",
+        "   └─ Two (3 ops) → q  (2,) float64  (another output of the call listed above)",
+    ]
+    w = (p * p).sum()  # the same output twice: listed once, then "shown above"
+    assert format_graph(w, collapse=True).splitlines()[-1] == (
+        "   └─ Two (1 op) → (2,) (shown above)"  # (w's graph holds only the exp)
+    )
 
 
 def test_real_nn_modules_are_drawn_as_clusters() -> None:
@@ -923,7 +1026,7 @@ def test_a_deep_graph_prints_as_text_without_recursion(deep_chain) -> None:
     assert lines[0].startswith("#200000 mul(b=1.0000001) → () float64")
     assert len(lines) == 1001 and "max_nodes=None" in lines[-1]
     assert max(len(line) for line in lines) < 150  # indentation is capped
-    assert lines[999].lstrip("⋯ └─").startswith("#199001 mul")
+    assert tree_line(lines[999]) == (999, "#199001 mul(b=1.0000001) → () float64")
 
 
 def test_the_whole_of_a_deep_graph_prints_with_max_nodes_none() -> None:
@@ -933,8 +1036,33 @@ def test_the_whole_of_a_deep_graph_prints_with_max_nodes_none() -> None:
         y = y + 1.0
     lines = format_graph(y, max_nodes=None).splitlines()
     assert len(lines) == 20_001
-    assert lines[-1].lstrip("⋯ └─").startswith("x  () float64  parameter")
+    assert tree_line(lines[-1]) == (20_000, "x  () float64  parameter")
     assert [int(line.split("#")[1].split()[0]) for line in lines[:-1]] == list(range(20_000, 0, -1))
+
+
+def tree_line(line: str) -> tuple[int, str]:
+    """(depth, text) of a line of the text tree: its depth read from the `⋯[depth N] `
+    marker, or else from the indentation (3 characters a level)."""
+    found = re.fullmatch(r"(?:⋯\[depth (\d+)\] )?([ │├└─]*)(.*)", line)
+    assert found is not None
+    marked, prefix, text = found.groups()
+    return (int(marked) if marked else len(prefix) // 3), text
+
+
+def test_lines_deeper_than_the_indentation_cap_say_their_depth() -> None:
+    t = mg.tensor(0.5, requires_grad=True, name="b")
+    for k in range(40):  # each c_k is added one add (and one tanh) further up
+        t = mg.tanh(t) + mg.tensor(float(k), requires_grad=True, name=f"c{k}")
+    text = format_graph(t)
+    lines = [tree_line(line) for line in text.splitlines()]
+    assert len(lines) == 1 + 80 + 40
+    # the root is op #80; op #n is 80 - n levels down; c_k is an input of add #(2k + 2)
+    ops = {int(text[1:].split()[0]): d for d, text in lines if text.startswith("#")}
+    assert ops == {n: 80 - n for n in range(1, 81)}
+    leaves = {text.split()[0]: d for d, text in lines if not text.startswith("#")}
+    assert leaves == {"b": 80, **{f"c{k}": 80 - (2 * k + 2) + 1 for k in range(40)}}
+    marked = [line.startswith("⋯[depth ") for line in text.splitlines()]
+    assert marked == [d > 24 for d, _ in lines]  # exactly the lines beyond the cap
 
 
 def test_max_nodes_counts_drawn_nodes_and_collapse_brings_a_big_module_under_it() -> None:
@@ -1022,6 +1150,39 @@ def test_bad_arguments_get_clear_errors(tmp_path) -> None:
     assert format_graph(loss, show_data=np.bool_(True)) == format_graph(loss, show_data=True)
 
 
+def test_render_graph_with_swapped_or_wrong_arguments_says_how_to_call_it(tmp_path) -> None:
+    loss, _ = tutorial_network()
+    example = "render_graph(loss, 'graph.svg')"
+    for root, path in [(str(tmp_path / "g.svg"), loss), (tmp_path / "g.svg", loss)]:
+        with pytest.raises(TypeError) as err:
+            render_graph(root, path)
+        message = str(err.value)
+        assert message.startswith("render_graph: the arguments are (root, path)")
+        assert example in message and f"got ({type(root).__name__}, Tensor)" in message
+    with pytest.raises(TypeError) as err:
+        render_graph(loss, 3)
+    assert str(err.value).startswith("render_graph: path must be a file path")
+    assert str(err.value).endswith(f"{example}; got int")
+    with pytest.raises(TypeError, match="render_graph: expected the Tensor"):
+        render_graph(np.ones(2), tmp_path / "g.dot")
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_tensor_with_no_graph_says_why() -> None:
+    c = mg.tensor([1.0, 2.0]) * 3  # nothing requires grad: no op recorded
+    lines = format_graph(c).splitlines()
+    assert lines[0] == "(2,) float64"
+    assert lines[1].startswith("No graph was recorded for this tensor")
+    assert "requires_grad=True" in lines[1] and "mg.no_grad()" in lines[1]
+    source = draw_graph(c).source
+    assert "note_no_graph -> t1" in source and "No graph was recorded" in source
+    w = mg.tensor([1.0], requires_grad=True, name="w")
+    with mg.no_grad():
+        assert "No graph was recorded" in format_graph(w * 2)
+    # a parameter is its own graph: nothing is missing
+    assert "No graph" not in format_graph(w) and "note_no_graph" not in draw_graph(w).source
+
+
 def test_the_readme_picture_in_docs_is_current() -> None:
     path = Path(__file__).parents[1] / "docs" / "make_pictures.py"
     spec = importlib.util.spec_from_file_location("make_pictures", path)
@@ -1036,6 +1197,76 @@ def test_the_readme_picture_in_docs_is_current() -> None:
 def test_rankdir_is_passed_to_dot() -> None:
     loss, _ = tutorial_network()
     assert "rankdir=TB" in draw_graph(loss, rankdir="TB").source
+
+
+@pytest.mark.parametrize(
+    ("dtype", "grad"),
+    [
+        (np.float32, [1e20, 2e20]),  # squares overflow float32
+        (np.float32, [1e-25, 2e-25]),  # squares underflow float32
+        (np.float16, [600.0, 800.0]),  # squares overflow float16
+        (np.float64, [1e200, 2e200]),  # squares overflow even float64
+        (np.float64, [1e-200, 2e-200]),
+    ],
+)
+def test_gradient_norms_neither_overflow_nor_underflow_and_warn_of_nothing(dtype, grad) -> None:
+    a = mg.tensor(np.ones(2, dtype), requires_grad=True, name="a")
+    (a * np.array(grad, dtype)).sum().backward()
+    np.testing.assert_array_equal(a.grad, np.array(grad, dtype))
+    expected = four_sig(math.hypot(*np.array(grad, dtype).astype(np.float64)))
+    assert 0 < float(expected) < np.inf
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        assert f"‖grad‖ {expected}" in format_graph(a * 1.0)
+        assert f"‖grad‖ {expected}<" in draw_graph(a * 1.0).source
+
+
+def test_the_mean_of_huge_values_does_not_overflow() -> None:
+    x = mg.tensor(np.full(10, 1e308), name="x")
+    w = mg.tensor(np.full(10, 0.5), requires_grad=True, name="w")
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        text = format_graph(w * x, show_data=True)
+    assert "data min 1e+308  mean 1e+308  max 1e+308" in text  # x
+    assert "data min 5e+307  mean 5e+307  max 5e+307" in text  # w * x
+
+
+def test_values_changed_since_the_graph_ran_show_the_recorded_ones_and_say_so(dot) -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    y = (w * np.array([3.0, 4.0])).sum()
+    y.backward(retain_graph=True)
+    before = format_graph(y, show_data=True)
+    mg.optim.SGD([w], lr=0.5).step()  # w becomes [1, 2] - 0.5 * [3, 4]
+    np.testing.assert_array_equal(w.data, [-0.5, 0.0])
+    text = format_graph(y, show_data=True)
+    w_line = next(line for line in text.splitlines() if " w  " in line)
+    assert w_line.endswith(
+        "w  (2,) float64  parameter  data [1, 2]  (changed since the graph ran: now [-0.5, 0])"
+        "  grad [3, 4]  ‖grad‖ 5"
+    )
+    assert text.replace("  (changed since the graph ran: now [-0.5, 0])", "") == before
+    assert format_graph(y) == format_graph(y, show_data=False)  # no values: nothing to say
+    assert "changed since" not in format_graph(y)
+    svg = parse_svg(draw_graph(y, show_data=True).pipe(format="svg"))
+    _, w_node = node_with_text(svg, "w")
+    assert texts(w_node)[2:5] == ["data [1, 2]", "changed since the graph ran:", "now [-0.5, 0]"]
+
+    # an intermediate given new values under no_grad (its array is replaced: see tensors.py)
+    x = mg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    h = x * 3.0
+    h.name = "h"
+    z = h.sum()
+    with mg.no_grad():
+        h += 1.0
+    h_line = next(line for line in format_graph(z, show_data=True).splitlines() if " h  " in line)
+    assert "data [3, 6]  (changed since the graph ran: now [4, 7])" in h_line
+
+    # a step that leaves the values as they were changes nothing
+    v = mg.tensor([1.0, 2.0], requires_grad=True, name="v")
+    u = (v * np.array([3.0, 4.0])).sum()
+    u.backward(retain_graph=True)
+    mg.optim.SGD([v], lr=0.0).step()
+    assert "changed since" not in format_graph(u, show_data=True)
 
 
 def test_every_gradient_is_shown_with_its_norm_also_a_one_element_one() -> None:
