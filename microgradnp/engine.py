@@ -49,6 +49,9 @@ def backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False) -> N
     omitted when `root` has a single element (then it is 1).
     """
     g0 = _root_grad(root, grad, "backward")
+    anomaly = current_mode().anomaly
+    if anomaly is not None:
+        anomaly.seed(root, g0)
     if root._node is None:
         _accumulate(root, g0)
         return
@@ -257,8 +260,13 @@ def _walk(
     pending: dict[Tensor, Any] = {root: g0}  # summed gradients of tensors not yet processed
     anomaly = current_mode().anomaly
     # VJPs see plain arrays and build no graph, unless the gradient is to be differentiated.
+    # (anomaly off for the ops a recorded VJP runs: the gradients they make are checked as
+    # that VJP's, below, where the message can name the op whose VJP it is)
     token = switch_mode(
-        grad_enabled=create_graph, raw_arrays=not create_graph, recording_vjps=create_graph
+        grad_enabled=create_graph,
+        raw_arrays=not create_graph,
+        recording_vjps=create_graph,
+        anomaly=None,
     )
     # The walk makes no reference cycles, so the cycle collector has nothing to find here;
     # pausing it saves it from traversing the whole graph again and again in big graphs.
@@ -306,14 +314,20 @@ def _walk(
                         gi = ops.astype(gi, data.dtype)
                     if anomaly is not None:
                         anomaly.backward(node, t, p, gi)
+                    total = gi
                     if p._node is not None:
                         old = pending.get(p)
-                        pending[p] = gi if old is None else old + gi
+                        total = pending[p] = gi if old is None else old + gi
                     elif targets is None:
+                        if not p._requires_grad:
+                            continue  # (frozen since the forward pass, as in PyTorch)
                         _accumulate(p, gi)
+                        total = p._grad
                     elif p in target_set:
                         old = found.get(p)
-                        found[p] = gi if old is None else old + gi
+                        total = found[p] = gi if old is None else old + gi
+                    if anomaly is not None and total is not gi:
+                        anomaly.summed(node, p, total)
             # 3. t's op has used its inputs: queue those whose every user is now done
             #    (and forget them here, so that nothing but `ready` keeps them alive).
             for i in node.parents:
@@ -466,4 +480,11 @@ def _accumulate(t: Tensor, g: np.ndarray) -> None:
             # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.
             t._grad = g.copy()
         else:
-            t._grad += g  # in place, into the array this function made (or the user assigned)
+            if t._grad.shape != g.shape or t._grad.dtype != g.dtype:
+                label = f"tensor {t.name!r}" if t.name else "a tensor"
+                raise RuntimeError(
+                    f"backward: {label} of shape {t.shape} and dtype {t.dtype} still holds a "
+                    f".grad of shape {t._grad.shape} and dtype {t._grad.dtype}, from before its "
+                    "data was replaced; set its .grad to None (zero_grad()) after changing .data"
+                )
+            t._grad += g  # in place, into the array this function made (or the user copied)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .recording import no_grad
+from .recording import check_flags, no_grad
 from .tensors import Tensor
 
 
@@ -106,7 +106,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum and L2 weight decay, as torch.optim.SGD.
+    """Stochastic gradient descent with optional momentum and L2 weight decay, as torch.optim.SGD
+    (its settings in the same order).
 
     For each parameter p with gradient g:
         g = g + weight_decay * p
@@ -120,12 +121,12 @@ class SGD(Optimizer):
         params: Iterable[Tensor],
         lr: float,
         momentum: float = 0.0,
-        weight_decay: float = 0.0,
-        *,
         dampening: float = 0.0,
+        weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
         where = "SGD"
+        check_flags(where, nesterov=nesterov)
         self.lr = _check("lr", lr, where=where)
         self.momentum = _check("momentum", momentum, where=where)
         self.weight_decay = _check("weight_decay", weight_decay, where=where)

@@ -21,6 +21,7 @@ way round).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import itertools
@@ -86,6 +87,11 @@ class Mode:
 
 # A ContextVar, not a global: each thread (and each asyncio task) has its own mode.
 _MODE: ContextVar[Mode] = ContextVar("microgradnp_mode", default=Mode())  # noqa: B039 (never mutated)
+
+
+# How many grad transforms (mg.grad, mg.value_and_grad) are running in this context: inside
+# one, a tensor that requires grad must not be taken by NumPy (see Tensor.__array__).
+TRANSFORM_DEPTH: ContextVar[int] = ContextVar("microgradnp_transform_depth", default=0)
 
 
 class NumPyInRecordedVJPError(TypeError):
@@ -339,8 +345,29 @@ def sequence_number() -> int:
 _LOCKS = threading.RLock()
 
 
+# The caller's arrays that saving nodes made read-only, by id: how many nodes save each.
+_LOCKED_ARRAYS: dict[int, int] = {}
+
+
+def _with_owner(data: np.ndarray) -> tuple[np.ndarray, ...]:
+    """data, after the array owning its memory when data is a view (x.T of a constant x):
+    the owner is locked first, as a write through it would change the saved values too."""
+    base = data.base
+    return (base, data) if isinstance(base, np.ndarray) and base.flags.owndata else (data,)
+
+
+def _make_writeable(data: np.ndarray) -> None:
+    # (a view whose owner another graph still locks stays read-only: NumPy refuses, and
+    # in-place updates copy it instead)
+    try:  # noqa: SIM105 (suppress() would cost more than the call)
+        data.setflags(write=True)
+    except ValueError:
+        pass
+
+
 class SavedLeaves:
-    """The leaf tensors an op saved for its VJP, kept from changing until backward is done.
+    """The leaf tensors and the caller's arrays an op saved for its VJP, kept from changing
+    until backward is done.
 
     A VJP computes with its inputs' values as they were when the op ran. For leaves (the
     tensors users create, update and write into) that is enforced two ways:
@@ -350,44 +377,57 @@ class SavedLeaves:
     - microgradnp's own updates (in-place operators, item assignment, optimizers,
       load_state_dict) replace a locked array instead of writing into it, and count a
       version: backward() through a node that saved an older version raises.
+    NumPy arrays passed to an op as they are (`W @ X`, a loss's targets) are read-only in the
+    same way until backward: `X *= 10` before it raises instead of changing the gradients.
 
-    Every op saves its leaf inputs, except those made with `saves_inputs=False`, whose VJPs
-    do not read their values. (NumPy views of a leaf's array taken before it was saved stay
+    Every op saves its inputs, except those made with `saves_inputs=False`, whose VJPs do
+    not read their values. (NumPy views of an array taken before it was saved stay
     writeable: NumPy cannot find them. See docs/design.md.)
     """
 
-    __slots__ = ("tensors", "versions")
+    __slots__ = ("tensors", "versions", "arrays")
 
-    def __init__(self, tensors: list[Tensor]) -> None:
+    def __init__(self, tensors: list[Tensor], arrays: list[np.ndarray]) -> None:
         self.tensors = tensors
         self.versions = [t._version for t in tensors]
+        self.arrays: list[np.ndarray] = []  # the caller's arrays (and owners) locked for us
         with _LOCKS:
             for t in tensors:
                 t._saved += 1
-                data = t._data
-                base = data.base
-                # A view (x.T of a constant x): the array owning the memory is locked first,
-                # as a write through x would change the saved values too.
-                owner = [base] if isinstance(base, np.ndarray) and base.flags.owndata else []
-                for array in (*owner, data):
+                for array in _with_owner(t._data):
                     if array.flags.writeable:
                         array.setflags(write=False)
                         t._locked = [array] if t._locked is None else [*t._locked, array]
+            for given in arrays:
+                for array in _with_owner(given):
+                    key = id(array)
+                    if key in _LOCKED_ARRAYS:
+                        _LOCKED_ARRAYS[key] += 1
+                    elif array.flags.writeable:
+                        array.setflags(write=False)
+                        _LOCKED_ARRAYS[key] = 1
+                    else:
+                        continue  # (read-only already: not ours to unlock)
+                    self.arrays.append(array)
 
     # (the lock as a default: at interpreter exit the module's globals may be gone first)
-    def __del__(self, _locks: Any = _LOCKS) -> None:  # backward() freed the node, or the graph went
+    def __del__(self, _locks: Any = _LOCKS, _arrays: Any = _LOCKED_ARRAYS) -> None:
+        # backward() freed the node, or the graph went
         with _locks:
             for t in self.tensors:
                 t._saved -= 1
                 if t._saved == 0 and t._locked is not None:
                     for data in t._locked:  # (arrays this lock made read-only, not the user's)
-                        # (a view whose owner another graph still locks stays read-only:
-                        # NumPy refuses, and in-place updates copy it instead)
-                        try:  # noqa: SIM105 (suppress() would cost more than the call)
-                            data.setflags(write=True)
-                        except ValueError:
-                            pass
+                        _make_writeable(data)
                     t._locked = None
+            for array in self.arrays:
+                key = id(array)  # (alive: self.arrays holds it)
+                left = _arrays[key] - 1
+                if left:
+                    _arrays[key] = left
+                else:
+                    del _arrays[key]
+                    _make_writeable(array)
 
     def check(self, op: Primitive) -> None:
         """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""
@@ -472,7 +512,12 @@ class Primitive:
     ) -> None:
         if not callable(fun):
             raise TypeError(f"primitive: expected a function of arrays, got {type(fun).__name__}")
+        check_flags("primitive", differentiable=differentiable, saves_inputs=saves_inputs)
         functools.update_wrapper(self, fun)
+        # (help() and inspect show what a call returns: a Tensor, not fun's array; a function
+        # with no signature to read, a NumPy ufunc, shows none)
+        with contextlib.suppress(TypeError, ValueError):
+            self.__signature__ = inspect.signature(fun).replace(return_annotation="Tensor")
         self.fun = fun
         inner = getattr(fun, "func", None)  # (a functools.partial has no name: its function's)
         name = getattr(fun, "__name__", None) or getattr(inner, "__name__", None)
@@ -559,18 +604,23 @@ class Primitive:
                 if a._requires_grad:
                     parents.append(i)
                 if a._node is None:
-                    leaves = [a] if leaves is None else [*leaves, a]
+                    if leaves is None:
+                        leaves = [a]
+                    else:
+                        leaves.append(a)
         # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
         # arrays out, and nothing else to do.
         raw = vals is args and mode.raw_arrays
         if not raw:
             if kwargs:
-                _check_settings(self, kwargs)
+                moved = _check_settings(self, args, kwargs)
+                if moved is not None:  # (clip(x, max=t): t is an input, given by keyword)
+                    return self(*moved[0], **moved[1])
             if self.lint is not None and vals is not args and mode.stability_warnings:
                 self.lint(*args)
         try:
             ans = self.fun(*vals, **kwargs)
-        except (ValueError, TypeError, IndexError) as err:
+        except (ValueError, TypeError, IndexError, OverflowError) as err:
             raise _forward_error(self, vals, err) from err
         if raw:
             return ans
@@ -579,7 +629,7 @@ class Primitive:
             ans = np.asarray(ans)
         kind = ans.dtype.kind
         if kind != "f" and kind not in "biu":
-            raise TypeError(_not_numbers(self, result, ans))
+            raise TypeError(_not_numbers(self, result, ans, vals))
         out = _new_tensor(ans)
         if parents and mode.grad_enabled and self.differentiable and kind == "f":
             out._requires_grad = True
@@ -588,8 +638,14 @@ class Primitive:
             out._node = node = Node(
                 self, args, tuple(vals), ans, kwargs, tuple(parents), mode.scope
             )
-            if leaves is not None and self.saves_inputs:
-                node.saved = SavedLeaves(leaves)
+            if self.saves_inputs:
+                # (the caller's arrays among the arguments: the VJPs read them too; none
+                # where every argument is a tensor that requires grad, the common case)
+                arrays = []
+                if len(parents) < len(args):
+                    arrays = [a for a in args if type(a) is np.ndarray]
+                if leaves is not None or arrays:
+                    node.saved = SavedLeaves(leaves or [], arrays)
             # A computed value may be read by its own VJP (as `ans`) or by those of the ops
             # that use it: read-only for good, so that nothing changes it under the graph
             # (microgradnp's in-place operators give the tensor a new array instead; see
@@ -641,17 +697,47 @@ def primitive(
     return Primitive(fun, differentiable=differentiable, saves_inputs=saves_inputs)
 
 
-def _check_settings(op: Primitive, kwargs: dict[str, Any]) -> None:
+def _check_settings(
+    op: Primitive, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+    """Refuse a Tensor given as a setting (keyword arguments are settings), unless it names
+    an input of op's function that can be positional (clip's min and max): then the call's
+    arguments with the inputs in their places, to call op with."""
     for key, value in kwargs.items():
-        if isinstance(value, _Tensor):
+        if not isinstance(value, _Tensor):
+            continue
+        try:
+            signature = inspect.signature(op.fun)
+            kind = signature.parameters[key].kind
+        except (TypeError, ValueError, KeyError):  # (no signature, or no such parameter)
+            kind = None
+        if kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             raise TypeError(
                 f"{op.name}: got a Tensor for the setting {key}=; keyword arguments are "
                 "settings, not inputs. Pass tensors positionally"
             )
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{op.name}: {err}") from None
+        bound.apply_defaults()
+        return bound.args, bound.kwargs
+    return None
 
 
-def _not_numbers(op: Primitive, result: Any, ans: np.ndarray) -> str:
+def _not_numbers(op: Primitive, result: Any, ans: np.ndarray, vals: Any) -> str:
     """Why an op's forward result cannot be a Tensor."""
+    if is_library_code(getattr(op.fun, "__module__", None) or ""):  # (a built-in op)
+        given = ", ".join(
+            f"{type(v).__name__} of dtype {np.asarray(v).dtype}"
+            if isinstance(v, np.ndarray | np.generic | list)
+            else type(v).__name__
+            for v in vals
+        )
+        return (
+            f"{op.name}: its inputs must be real numbers (tensors, arrays or Python numbers), "
+            f"got {given}"
+        )
     if result is None:
         got = "None (does the function forget to `return` its result?)"
     else:
@@ -680,6 +766,8 @@ def _forward_error(op: Primitive, vals: Any, err: Exception) -> Exception:
     elif vals:
         operands = " and ".join(describe(v) for v in vals)
         message = f"{op.name} on {operands}: {err}"
+    if isinstance(err, OverflowError):  # (a Python int beyond int64: 2**70)
+        return TypeError(f"{message}; integers beyond int64 cannot be an op's input: pass floats")
     return reworded(err, message)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import engine, ops
 from .recording import (
+    TRANSFORM_DEPTH,
     Node,
     NumPyInRecordedVJPError,
     check_flags,
@@ -30,7 +31,10 @@ Axis = int | tuple[int, ...] | None
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """A fresh array for Tensor(data); Python numbers and lists become float64."""
-    from_python = not isinstance(data, np.ndarray | np.generic | Tensor)
+    # (objects with __array__, PyTorch's tensors say, keep their dtype as arrays do)
+    from_python = not isinstance(data, np.ndarray | np.generic | Tensor) and not hasattr(
+        data, "__array__"
+    )
     try:
         arr = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as err:
@@ -56,6 +60,16 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     if from_python and dtype is None:
         arr = arr.astype(np.float64, copy=False)
     return arr
+
+
+def _index_copy(index: Any) -> Any:
+    """An index with copies of its arrays and lists: getitem's VJP reads them in backward,
+    after the caller may have changed them (a mask updated in place for the next step)."""
+    if isinstance(index, tuple):
+        return tuple(_index_copy(part) for part in index)
+    if isinstance(index, np.ndarray | list):
+        return index.copy()
+    return index
 
 
 def _is_dtype(value: Any) -> bool:
@@ -87,8 +101,9 @@ def _checked_grad(t: Tensor, value: Any) -> np.ndarray:
             f"grad: an array of dtype {array.dtype} was assigned to the gradient of a tensor "
             f"of dtype {t.dtype}; convert it first, e.g. g.astype(np.{t.dtype})"
         )
-    # backward() adds into .grad in place: a read-only array (a computed tensor's) is copied
-    return array if array.flags.writeable else array.copy()
+    # backward() adds into .grad in place: a copy, so that it adds into no array of the
+    # caller's (another tensor's .grad, say: t.grad = a.grad)
+    return array.copy()
 
 
 # The leaves whose requires_grad was turned off, and when: frozen parameters. nn.Module
@@ -147,8 +162,9 @@ def _writeable(data: np.ndarray) -> bool:
 class Tensor:
     """An n-dimensional array that records the ops applied to it, for reverse-mode autodiff.
 
-    Tensor(data, requires_grad=False, name=None, dtype=None): `data` is copied. Python
-    numbers and (nested) lists become float64; NumPy arrays keep their dtype. Only
+    Tensor(data, requires_grad=False, name=None, *, dtype=None): `data` is copied. Python
+    numbers and (nested) lists become float64; NumPy arrays (and objects NumPy converts, such
+    as PyTorch tensors) keep their dtype. Only
     floating-point tensors can require grad. `name` labels the tensor in graphs and errors.
     """
 
@@ -381,23 +397,45 @@ class Tensor:
                 f"item: only a one-element tensor converts to a Python number; this one has "
                 f"shape {self.shape}"
             )
+        if self._requires_grad:
+            self._refuse_conversion(".item()")
         return self._data.item()
 
     def tolist(self) -> Any:
+        if self._requires_grad:
+            self._refuse_conversion(".tolist()")
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         # (NumPy 2's protocol: copy=True always copies, False never does, None when needed)
-        if self._requires_grad and current_mode().recording_vjps:
-            # (NumPy would drop the graph: the higher derivative would be silently wrong;
-            # the engine names the op whose VJP this is)
-            raise NumPyInRecordedVJPError("a NumPy function (np.dot, np.asarray, ...) got a Tensor")
+        if self._requires_grad:
+            self._refuse_conversion("a NumPy function (np.dot, np.asarray, ...)")
         return np.array(self._data, dtype=dtype, copy=copy)
 
+    def _refuse_conversion(self, what: str) -> None:
+        """Raise where converting this tensor (which requires grad) to NumPy or Python values
+        would cut it off a graph whose gradient is taken, making that gradient silently
+        wrong: while a VJP is recorded for a higher derivative (the engine names the op),
+        or, for NumPy functions, inside mg.grad's function (as JAX refuses)."""
+        mode = current_mode()
+        if mode.recording_vjps:
+            raise NumPyInRecordedVJPError(f"{what} got a Tensor")
+        if what.startswith("a NumPy") and mode.grad_enabled and TRANSFORM_DEPTH.get():
+            raise TypeError(
+                f"grad: {what} got a Tensor that mg.grad differentiates; NumPy would cut it "
+                "off the graph, and its gradient would silently be 0. Use microgradnp's "
+                "functions and operators instead (x @ w, mg.where, x.sum(), ...), or x.data "
+                "where you want its values as a constant"
+            )
+
     def __float__(self) -> float:
+        if self._requires_grad:
+            self._refuse_conversion("float()")
         return float(self.item())
 
     def __int__(self) -> int:
+        if self._requires_grad:
+            self._refuse_conversion("int()")
         return int(self.item())
 
     def __bool__(self) -> bool:
@@ -491,7 +529,7 @@ class Tensor:
         return ops.abs(self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return ops.getitem(self, ops._as_index(index))
+        return ops.getitem(self, _index_copy(ops._as_index(index)))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.equal(self, other)
@@ -542,7 +580,7 @@ class Tensor:
                     "bypass autodiff; do parameter updates inside `with mg.no_grad():`, or "
                     f"write `x = x {symbol[:-1]} y` to compute a new tensor"
                 )
-            return op(self, other)
+            return self._recorded_inplace(op(self, other), symbol)
         value = other.data if isinstance(other, Tensor) else other
         data = self._data
         out = data if _writeable(data) else np.empty_like(data)
@@ -557,6 +595,25 @@ class Tensor:
         self._data = out
         self._version += 1
         return self
+
+    def _recorded_inplace(self, result: Tensor, symbol: str) -> Tensor:
+        """The recorded result of `self {symbol} other`, held to what NumPy's in-place
+        operator does: self's shape, and self's dtype (cast within its kind)."""
+        if result.shape != self.shape:
+            raise ValueError(
+                f"in-place {symbol} on a tensor of shape {self.shape}: the result has shape "
+                f"{result.shape} (the other operand broadcasts it); an in-place operator keeps "
+                f"the shape. Write x = x {symbol[:-1]} y for the broadcast result"
+            )
+        if result.dtype != self.dtype:
+            if not np.can_cast(result.dtype, self.dtype, casting="same_kind"):
+                raise TypeError(
+                    f"in-place {symbol} on a tensor of dtype {self.dtype}: the result has "
+                    f"dtype {result.dtype}, which NumPy does not cast back in place. Write "
+                    f"x = x {symbol[:-1]} y for a {result.dtype} result"
+                )
+            result = ops.astype(result, self.dtype)  # (float32 += float64 stays float32)
+        return result
 
     def __setitem__(self, index: Any, value: Any) -> None:
         recording = current_mode().grad_enabled
@@ -627,17 +684,32 @@ class Tensor:
     def abs(self) -> Tensor:
         return ops.abs(self)
 
-    def sum(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
-        return ops.sum(self, axis, keepdims=keepdims)
+    # (dtype and out as in NumPy's methods: np.sum(x), np.mean(x), np.max(x) call these
+    # with them, and then give the Tensor, graph and all)
+    def sum(
+        self, axis: Axis = None, dtype: Any = None, out: None = None, *, keepdims: bool = False
+    ) -> Tensor:
+        return ops.sum(self._reduced("sum", dtype, out), axis, keepdims=keepdims)
 
-    def mean(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
-        return ops.mean(self, axis, keepdims=keepdims)
+    def mean(
+        self, axis: Axis = None, dtype: Any = None, out: None = None, *, keepdims: bool = False
+    ) -> Tensor:
+        return ops.mean(self._reduced("mean", dtype, out), axis, keepdims=keepdims)
 
-    def max(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
-        return ops.max(self, axis, keepdims=keepdims)
+    def max(self, axis: Axis = None, out: None = None, *, keepdims: bool = False) -> Tensor:
+        return ops.max(self._reduced("max", None, out), axis, keepdims=keepdims)
 
-    def min(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
-        return ops.min(self, axis, keepdims=keepdims)
+    def min(self, axis: Axis = None, out: None = None, *, keepdims: bool = False) -> Tensor:
+        return ops.min(self._reduced("min", None, out), axis, keepdims=keepdims)
+
+    def _reduced(self, name: str, dtype: Any, out: Any) -> Tensor:
+        """self in `dtype` for a reduction (NumPy's dtype=); out= is refused."""
+        if out is not None:
+            raise TypeError(
+                f"{name}: out= is not supported (an op makes a new tensor); use the result, "
+                f"y = x.{name}(...)"
+            )
+        return self if dtype is None else ops.astype(self, dtype)
 
     def maximum(self, other: Any) -> Tensor:
         return ops.maximum(self, other)

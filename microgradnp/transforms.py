@@ -13,14 +13,15 @@ Tensor that records how it depends on its inputs.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
 from . import engine, ops
 from .recording import (
+    TRANSFORM_DEPTH,
     is_grad_enabled,
     is_integer,
     restore_mode,
@@ -29,10 +30,6 @@ from .recording import (
     values_of,
 )
 from .tensors import Tensor
-
-# How many grad transforms are running in this context: inside one, gradients must be
-# recorded, as an outer transform may differentiate them (through closures too).
-_DEPTH: ContextVar[int] = ContextVar("microgradnp_transform_depth", default=0)
 
 
 def grad(
@@ -46,7 +43,7 @@ def grad(
     """
     value_and_grad_f = value_and_grad(f, argnums, has_aux=has_aux)
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())  # (not f's __dict__: a primitive's fun and vjp)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
         value, g = value_and_grad_f(*args, **kwargs)
         return (g, value[1]) if has_aux else g
@@ -70,7 +67,7 @@ def value_and_grad(
         raise TypeError(f"grad: argnums must be an int or a tuple of ints, got {argnums!r}")
     positions = tuple(int(i) for i in given)
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         for i in positions:
             if not -len(args) <= i < len(args):
@@ -84,13 +81,16 @@ def value_and_grad(
                 f"{len(args)} arguments, a negative position names one from the end); "
                 "list each argument once"
             )
+        # Inside another transform, gradients are recorded, as the outer one may differentiate
+        # them (through closures too); so they are when a tensor argument requires grad,
+        # one of argnums or not (the result depends on it).
         recording = is_grad_enabled() and (
-            _DEPTH.get() > 0
-            or any(isinstance(args[i], Tensor) and args[i].requires_grad for i in positions)
+            TRANSFORM_DEPTH.get() > 0
+            or any(isinstance(a, Tensor) and a.requires_grad for a in (*args, *kwargs.values()))
         )
         args = list(args)  # type: ignore[assignment]
         made_at = sequence_number()
-        depth = _DEPTH.set(_DEPTH.get() + 1)
+        depth = TRANSFORM_DEPTH.set(TRANSFORM_DEPTH.get() + 1)
         mode = switch_mode(grad_enabled=True)  # a transform, like JAX's: not off under no_grad
         try:
             targets = [_as_target(args[i], i, recording) for i in positions]
@@ -107,15 +107,36 @@ def value_and_grad(
                 grads = [None] * len(targets)
         finally:
             restore_mode(mode)
-            _DEPTH.reset(depth)
+            TRANSFORM_DEPTH.reset(depth)
         grads = [
             _result(g, recording) if g is not None else np.zeros_like(t.data)
             for g, t in zip(grads, targets, strict=True)
         ]
+        # Each array its own and writeable: the engine may hand one array to two arguments
+        # (the VJP of a + b), or a read-only broadcast view (the VJP of a sum)
+        for k, g in enumerate(grads):
+            if isinstance(g, np.ndarray) and (
+                not (g.flags.writeable and g.flags.owndata) or any(g is h for h in grads[:k])
+            ):
+                grads[k] = g.copy()
+        _GRADIENTS.update((id(g), g) for g in grads if isinstance(g, Tensor))
         value = _result(value, recording)
+        if has_aux and not recording:
+            aux = _arrays_in(aux)
         return ((value, aux) if has_aux else value), (grads[0] if single else tuple(grads))
 
     return value_and_grad_f
+
+
+# The Tensors the transforms returned as gradients (when recording), by id: compare_grads
+# takes them by their values, where another computed tensor stands for its `.grad`. (Not a
+# WeakSet: it compares its members with ==, which is elementwise for tensors.)
+_GRADIENTS: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+
+
+def is_gradient(t: Tensor) -> bool:
+    """Whether t is a gradient that `grad` or `value_and_grad` returned as a Tensor."""
+    return _GRADIENTS.get(id(t)) is t
 
 
 def _as_target(x: Any, position: int, recording: bool) -> Tensor:
@@ -127,7 +148,16 @@ def _as_target(x: Any, position: int, recording: bool) -> Tensor:
         target = ops.identity(x)
         target.name = x.name
         return target
-    data = values_of(x)
+    try:
+        data = values_of(x)
+    except (TypeError, ValueError):  # (a ragged list)
+        data = np.empty(0, dtype=object)
+    if data.dtype.kind == "O":
+        raise TypeError(
+            f"grad: argument {position} is a {type(x).__name__}, not an array of numbers; "
+            "gradients are taken with respect to arrays (or numbers): pass each array as an "
+            "argument of its own, and name them with argnums=(0, 1, ...)"
+        )
     shared = isinstance(x, np.ndarray | Tensor)  # (else a number or list: a new array)
     if data.dtype.kind in "biu" and not shared:
         data = data.astype(np.float64)
@@ -155,6 +185,18 @@ def _check_scalar(value: Any) -> None:
             f"grad: the function must return a scalar (one element), but it returned shape "
             f"{shape}; reduce it (e.g. .sum()), or differentiate one element at a time"
         )
+
+
+def _arrays_in(aux: Any) -> Any:
+    """aux with its Tensors (also in tuples, lists and dicts) replaced by their arrays, as
+    JAX returns aux: values, not graphs (which would keep the leaves they saved locked)."""
+    if isinstance(aux, Tensor):
+        return aux.data
+    if isinstance(aux, tuple | list):
+        return type(aux)(_arrays_in(a) for a in aux) if type(aux) in (tuple, list) else aux
+    if type(aux) is dict:
+        return {k: _arrays_in(v) for k, v in aux.items()}
+    return aux
 
 
 def _result(x: Any, recording: bool) -> Any:

@@ -195,3 +195,40 @@ def test_it_takes_no_settings() -> None:
         detect_anomaly(True)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="no_grad: takes no settings"):
         mg.no_grad(False)  # type: ignore[arg-type]
+
+
+def test_gradients_that_overflow_only_when_summed_are_caught() -> None:
+    with detect_anomaly():
+        z = mg.tensor([1e-300, 1.0], requires_grad=True, name="z")
+        y = (mg.sqrt(z) * 2e158 + mg.sqrt(z) * 2e158).sum()  # each use's gradient: 1e308
+        with pytest.raises(FloatingPointError) as info, np.errstate(over="ignore"):
+            y.backward()
+    assert "the .grad of tensor 'z' became inf when sqrt's VJP added its part" in str(info.value)
+    with detect_anomaly():
+        s = mg.tensor([1e-300, 1.0], requires_grad=True) * 1.0
+        y = (mg.sqrt(s) * 2e158 + mg.sqrt(s) * 2e158).sum()
+        with pytest.raises(FloatingPointError, match="the gradient of a tensor of shape"), (
+            np.errstate(over="ignore")
+        ):
+            y.backward()
+
+
+def test_a_non_finite_grad_given_to_backward_is_named_as_the_callers() -> None:
+    with detect_anomaly():
+        y = mg.tensor([1.0, 2.0], requires_grad=True) * 2
+        with pytest.raises(FloatingPointError, match=r"the gradient given to backward \(grad="):
+            y.backward(np.array([np.nan, 1.0]))
+
+
+def test_inside_mg_grad_the_vjp_that_overflows_is_named_not_the_ops_it_runs() -> None:
+    def f(x):
+        line[0] = _here() + 1
+        return mg.sqrt(x).sum()
+
+    line = [0]
+    x = mg.tensor([0.0, 1.0], requires_grad=True)  # a Tensor: the gradient is recorded
+    with detect_anomaly(), pytest.raises(FloatingPointError) as info, np.errstate(divide="ignore"):
+        mg.grad(f)(x)
+    message = str(info.value)
+    assert message.startswith("detect_anomaly: during backward, sqrt's VJP gave argument 0")
+    assert f":{line[0]} " in message and "div" not in message

@@ -559,3 +559,31 @@ def test_stability_warnings_can_be_left_in_another_context_and_reused() -> None:
     with mg.stability_warnings(True):
         pass
     assert mg.checking.current_mode().stability_warnings
+
+
+def test_a_grad_left_from_before_data_changed_shape_is_an_error_not_a_broadcast() -> None:
+    w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True, name="w")
+    (w * w).sum().backward()
+    w.data = np.array([5.0])
+    with pytest.raises(RuntimeError, match=r"tensor 'w' .* still holds a \.grad of shape \(3,\)"):
+        (w * w).sum().backward()
+    w.grad = None
+    (w * w).sum().backward()
+    assert w.grad.tolist() == [10.0]
+
+
+def test_an_assigned_grad_is_a_copy_so_backward_adds_into_no_other_array() -> None:
+    a = mg.tensor([1.0, 1.0], requires_grad=True)
+    b = mg.tensor([1.0, 1.0], requires_grad=True)
+    (a * 1.0 + b * 1.0).sum().backward()
+    b.grad = a.grad
+    (a * 1.0 + b * 10.0).sum().backward()
+    assert a.grad.tolist() == [2.0, 2.0] and b.grad.tolist() == [11.0, 11.0]
+
+
+def test_a_parameter_frozen_before_backward_gets_no_gradient_as_in_pytorch() -> None:
+    layer = mg.nn.Linear(2, 1, rng=0)
+    loss = layer(np.ones((3, 2))).sum()
+    layer.weight.requires_grad = False
+    loss.backward()
+    assert layer.weight.grad is None and layer.bias.grad.tolist() == [3.0]

@@ -621,9 +621,10 @@ def test_check_graph_and_gradcheck_keep_numpys_warnings_to_themselves() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning would raise
         assert check_graph(y).unchecked_nodes() == [1]
-        # sqrt(t + 1e-7): the reverse pass is finite, finite differences at 0 leave the domain
+        # sqrt(t + 1e-7) just inside its domain: the reverse pass is finite, and finite
+        # differences leave the domain at every step tried (the smallest, eps / 4**5, too)
         with pytest.raises(GradcheckError) as info:
-            gradcheck(lambda t: mg.sqrt(t + 1e-7).sum(), np.array([0.0, 1.0]))
+            gradcheck(lambda t: mg.sqrt(t + 1e-7).sum(), np.array([-1e-7 + 1e-13, 1.0]))
     err = info.value
     assert err.index == (0,) and np.isnan(err.numerical) and np.isfinite(err.reverse)
     assert "a non-finite value there: f is not differentiable at this point" in str(err)
@@ -1012,3 +1013,100 @@ def test_compare_grads_takes_the_tensor_mg_grad_returns_by_its_values() -> None:
     W = mg.tensor(np.ones((2, 2)), requires_grad=True, name="W")
     g = mg.grad(lambda w: (w * w).sum())(W)  # a computed Tensor (it records how)
     assert compare_grads({"W": 2 * np.ones((2, 2))}, {"W": g}).ok
+
+
+# ---------------------------------------------------------------- steps that fit the function
+
+
+def test_gradcheck_checks_inputs_of_very_different_sizes() -> None:
+    # 1e-3 beside 1e4: moving it by eps changes f (about 1e8) by less than f's rounding
+    assert gradcheck(lambda x: (x**2).sum(), mg.tensor([1e4, 1e-3], requires_grad=True))
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(20, 1)) * 1e3, rng.normal(size=(20, 1)) * 1e-2], axis=1)
+    y = rng.normal(size=20) * 1e5
+    w = mg.tensor(rng.normal(size=2), requires_grad=True)
+    assert gradcheck(lambda w: mg.nn.functional.mse_loss(mg.tensor(X) @ w, y), w)
+
+
+@mg.primitive
+def _log_5_percent_off(x):
+    return np.log(x)
+
+
+_log_5_percent_off.defvjp(lambda g, ans, x: 1.05 * g / x)
+
+
+def test_gradcheck_steps_closer_where_f_curves_within_eps() -> None:
+    x = mg.tensor([5e-6, 3e-6, 2e-6], requires_grad=True)  # log's curvature over eps: 4-25 %
+    assert gradcheck(lambda x: mg.log(x).sum(), x)
+    with pytest.raises(GradcheckError, match="a gradient is wrong") as info:
+        gradcheck(lambda x: _log_5_percent_off(x).sum(), x)
+    assert info.value.reverse == pytest.approx(1.05 * 1 / x.data[info.value.index], rel=1e-12)
+    # relu within eps of its kink: a smaller step stays on one side of it
+    assert gradcheck(lambda z: mg.relu(z).sum(), mg.tensor([3e-7, -2e-7, 1.0], requires_grad=True))
+
+
+def test_gradcheck_says_when_fs_rounding_hides_an_element_instead_of_calling_it_wrong() -> None:
+    x = mg.tensor([60.0, -4.0], requires_grad=True)  # exp(-4) beside exp(60) = 1e26
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda x: mg.exp(x).sum(), x)
+    message = str(info.value)
+    assert info.value.index == (1,)
+    assert "(all of them too small beside f's value for finite differences to tell" in message
+    assert "No gradient was found wrong, but these elements could not be checked" in message
+    assert "a gradient is wrong" not in message
+
+
+def test_check_graph_tells_a_kink_from_an_op_curved_over_the_step() -> None:
+    rng = np.random.default_rng(1)
+    x = mg.tensor(rng.uniform(2e-6, 1e-5, size=200), requires_grad=True)
+    right, wrong = check_graph(mg.log(x).sum()), check_graph(_log_5_percent_off(x).sum())
+    assert right.ok and right.nodes[0].args[0].kinks == 0
+    assert wrong.failed_nodes() == [1] and wrong.nodes[0].args[0].checked == 200
+    node = wrong.nodes[0].args[0]
+    assert node.vjp == pytest.approx(1.05 * node.numerical, rel=1e-3)  # the derivative, found
+    relu = check_graph(mg.relu(mg.tensor([0.0, 1.0, 0.0], requires_grad=True)).sum())
+    assert relu.ok and relu.nodes[0].args[0].kinks == 2  # a true kink stays one
+
+
+@mg.primitive
+def _plus_1e9_1_percent_off(x):
+    return x + 1e9
+
+
+_plus_1e9_1_percent_off.defvjp(lambda g, ans, x: 1.01 * g)
+
+
+def test_check_graph_does_not_take_rounding_for_a_kink() -> None:
+    x = mg.tensor(np.random.default_rng(2).normal(size=3), requires_grad=True)
+    node = check_graph(_plus_1e9_1_percent_off(x).sum()).nodes[0]
+    assert node.status == "not checked" and node.args[0].kinks == 0
+    assert "lose the change to the outputs' rounding" in node.args[0].why_unchecked
+
+
+def test_check_graph_of_an_empty_argument_has_nothing_wrong() -> None:
+    x = mg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    report = check_graph((x * 2).sum() + (x[np.zeros(3, dtype=bool)] ** 2).sum())
+    assert report.ok and report.failed_nodes() == []
+    assert all("error" not in str(node) for node in report)
+
+
+def test_check_graph_max_elements_none_checks_every_element() -> None:
+    x = mg.tensor(np.random.default_rng(3).normal(size=50), requires_grad=True)
+    assert check_graph((x * 2.0).sum(), max_elements=None).nodes[0].args[0].checked == 50
+    assert check_graph((x * 2.0).sum(), max_elements=10).nodes[0].args[0].checked == 10
+
+
+def test_compare_grads_asks_for_retain_grad_for_a_computed_tensor() -> None:
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(2, 5)), (rng.random((1, 5)) > 0.5).astype(float)
+    W = mg.tensor(rng.normal(size=(1, 2)), requires_grad=True)
+    Z = W @ X
+    binary_cross_entropy_with_logits(Z, Y).backward(retain_graph=True)
+    dZ = (1 / (1 + np.exp(-Z.data)) - Y) / 5  # right
+    row = compare_grads({"Z": dZ}, {"Z": Z})["Z"]
+    assert not row.ok and "call Z.retain_grad() before backward()" in row.note
+    Z = W @ X
+    Z.retain_grad()
+    binary_cross_entropy_with_logits(Z, Y).backward()
+    assert compare_grads({"Z": dZ}, {"Z": Z}).ok

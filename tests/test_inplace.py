@@ -393,3 +393,75 @@ def test_a_copy_of_a_model_made_while_a_graph_saves_it_has_no_locks(duplicate) -
     for p in twin.parameters():
         assert p._saved == 0 and p._locked is None and p.data.flags.writeable
     twin.weight.data[0, 0] = 1.0  # (the copy's locks were the original's, and were kept)
+
+
+# ---------------------------------------------------------------- the caller's NumPy arrays
+
+
+def test_a_numpy_array_an_op_saved_is_read_only_until_backward() -> None:
+    model = mg.nn.Linear(2, 1, rng=0)
+    X = np.ones((3, 2))
+    loss = model(X).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        X *= 10  # a reused batch buffer: would have changed the gradient silently
+    loss.backward()
+    assert_close(model.weight.grad, [[3.0, 3.0]])  # the values the forward pass used
+    X *= 10  # backward freed the graph: the array is the caller's again
+    assert X[0, 0] == 10.0
+
+
+def test_a_saved_target_and_a_view_of_a_dataset_are_protected_too() -> None:
+    data = np.arange(12.0).reshape(6, 2).copy()
+    batch = data[:3]  # a view: a write into `data` would change it
+    labels = np.array([1.0, 0.0, 1.0])
+    w = mg.tensor([0.5, -0.5], requires_grad=True)
+    loss = mg.nn.functional.binary_cross_entropy_with_logits(batch @ w, labels)
+    for write in (lambda: data.__setitem__(0, 5.0), lambda: labels.__setitem__(0, 0.0)):
+        with pytest.raises(ValueError, match="read-only"):
+            write()
+    del loss  # dropping the graph unlocks as backward does
+    data[0] = 5.0
+    labels[0] = 0.0
+
+
+def test_two_graphs_saving_one_array_unlock_it_when_both_are_done() -> None:
+    X = np.ones((2, 2))
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    first, second = (X @ w).sum(), (X @ w * 2.0).sum()
+    first.backward()
+    assert not X.flags.writeable  # second still needs it
+    second.backward()
+    assert X.flags.writeable
+
+
+def test_an_array_that_was_read_only_stays_read_only_after_backward() -> None:
+    X = np.ones((2, 2))
+    X.setflags(write=False)
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    (X @ w).sum().backward()
+    assert not X.flags.writeable
+
+
+def test_an_index_changed_after_the_forward_pass_does_not_move_the_gradient() -> None:
+    w = mg.tensor([10.0, 20.0, 30.0], requires_grad=True)
+    idx = mg.tensor(np.array([0, 1]))
+    positions = [0, 1]
+    z = (w[idx] * np.array([1.0, 2.0])).sum() + w[positions].sum()
+    idx[0] = 2  # the next step's index, say
+    positions[0] = 2
+    z.backward()
+    assert_close(w.grad, [2.0, 3.0, 0.0])
+
+
+def test_an_in_place_operator_on_a_computed_tensor_keeps_its_shape_and_dtype() -> None:
+    w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = w * 1.0
+    with pytest.raises(ValueError, match=r"in-place \+= on a tensor of shape \(3,\)"):
+        y += np.ones((2, 3))
+    y32 = mg.tensor(np.ones(3, np.float32), requires_grad=True) * 1
+    y32 += np.ones(3)  # as NumPy: float32 += float64 stays float32
+    assert y32.dtype == np.float32 and y32.requires_grad
+    (y32 * 1.0).sum().backward()
+    n = mg.tensor(np.array([1, 2]))
+    with pytest.raises(TypeError, match=r"in-place \*= on a tensor of dtype int64"):
+        n *= mg.tensor([0.5, 0.5], requires_grad=True)

@@ -249,6 +249,21 @@ def test_nesterov_needs_momentum() -> None:
     p = mg.tensor([1.0], requires_grad=True)
     with pytest.raises(ValueError, match="nesterov"):
         SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match="SGD: nesterov must be True or False, got 'no'"):
+        SGD([p], lr=0.1, momentum=0.9, nesterov="no")  # (a string is truthy)
+
+
+def test_sgd_takes_its_settings_positionally_in_pytorchs_order() -> None:
+    # torch.optim.SGD(params, lr, momentum, dampening, weight_decay, nesterov)
+    sgd = SGD([mg.tensor([1.0], requires_grad=True)], 0.1, 0.9, 0.0, 0.01, True)
+    assert (sgd.lr, sgd.momentum, sgd.dampening, sgd.weight_decay, sgd.nesterov) == (
+        0.1,
+        0.9,
+        0.0,
+        0.01,
+        True,
+    )
+    assert SGD([mg.tensor([1.0], requires_grad=True)], 0.1, 0.9, 0.5).dampening == 0.5
 
 
 def test_bad_params() -> None:

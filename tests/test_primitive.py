@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 import pytest
@@ -291,3 +292,36 @@ def test_a_type_error_inside_a_wrapped_vjp_that_takes_the_call_stays_its_own() -
     with pytest.raises(TypeError, match="has no len") as err:
         scaled(mg.tensor([1.0], requires_grad=True), k=2.0).sum().backward()
     assert "cannot take this call" not in str(err.value)
+
+
+def test_an_input_given_by_keyword_is_an_input_not_a_setting() -> None:
+    x = mg.tensor([0.5, 2.0, -1.0], requires_grad=True)
+    hi = mg.tensor(1.0, requires_grad=True)
+    y = mg.clip(x, max=hi)  # clip(x, min=None, max=None): min and max are inputs
+    y.sum().backward()
+    assert y.data.tolist() == [0.5, 1.0, -1.0]
+    assert x.grad.tolist() == [1.0, 0.0, 1.0] and hi.grad == 1.0
+
+    @mg.primitive
+    def scaled(x, *, by=2.0):  # `by` is keyword-only: a setting
+        return x * by
+
+    with pytest.raises(TypeError, match="scaled: got a Tensor for the setting by="):
+        scaled(x, by=mg.tensor(3.0))
+
+
+def test_built_in_ops_on_things_that_are_not_numbers_say_so() -> None:
+    with pytest.raises(TypeError, match=r"reshape: its inputs must be real numbers .* got str"):
+        mg.reshape("abc", -1)
+    with pytest.raises(TypeError, match="where: its inputs must be real numbers .*NoneType"):
+        mg.where(np.array([True]), None, 1.0)
+    with pytest.raises(TypeError, match="relu on int: .* integers beyond int64"):
+        mg.relu(2**70)
+
+
+def test_primitive_settings_are_bools_and_help_shows_a_tensor_result() -> None:
+    with pytest.raises(TypeError, match="primitive: differentiable must be True or False"):
+        mg.primitive(np.sin, differentiable="no")
+    with pytest.raises(TypeError, match="primitive: saves_inputs must be True or False"):
+        mg.primitive(saves_inputs=1)(np.sin)
+    assert inspect.signature(mg.exp).return_annotation == "Tensor"

@@ -251,3 +251,12 @@ def test_yes_no_settings_take_bools_only_and_a_dtype_in_second_place_is_named() 
     with pytest.raises(TypeError, match="got bool"):
         loss.backward(True)  # (as PyTorch: a bool is no gradient)
     assert "view" not in dir(t) and "reshape" in dir(t)  # (hint names: not offered)
+
+
+def test_objects_numpy_converts_keep_their_dtype_as_arrays_do() -> None:
+    class Array32:  # (what PyTorch's tensors and other array libraries offer NumPy)
+        def __array__(self, dtype=None, copy=None):
+            return np.ones(2, dtype=np.float32)
+
+    assert mg.tensor(Array32()).dtype == np.float32
+    assert mg.tensor([1, 2]).dtype == np.float64  # Python lists: float64, as before
