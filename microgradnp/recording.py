@@ -89,9 +89,13 @@ class Mode:
 _MODE: ContextVar[Mode] = ContextVar("microgradnp_mode", default=Mode())  # noqa: B039 (never mutated)
 
 
-# How many grad transforms (mg.grad, mg.value_and_grad) are running in this context: inside
-# one, a tensor that requires grad must not be taken by NumPy (see Tensor.__array__).
-TRANSFORM_DEPTH: ContextVar[int] = ContextVar("microgradnp_transform_depth", default=0)
+# The grad transforms (mg.grad, mg.value_and_grad) running in this context: when the
+# outermost began (a sequence number; 0: none is running), and the tensors they
+# differentiate. NumPy must not take those, nor tensors recorded since that require grad:
+# it would cut them off the graph (see Tensor.__array__).
+TRANSFORMED: ContextVar[tuple[int, tuple[Any, ...]]] = ContextVar(
+    "microgradnp_transformed", default=(0, ())
+)
 
 
 class NumPyInRecordedVJPError(TypeError):
@@ -377,8 +381,9 @@ class SavedLeaves:
     - microgradnp's own updates (in-place operators, item assignment, optimizers,
       load_state_dict) replace a locked array instead of writing into it, and count a
       version: backward() through a node that saved an older version raises.
-    NumPy arrays passed to an op as they are (`W @ X`, a loss's targets) are read-only in the
-    same way until backward: `X *= 10` before it raises instead of changing the gradients.
+    NumPy arrays passed to an op as they are (`W @ X`, a loss's targets) are copied into the
+    node when small (see _keep_arrays); larger ones are read-only in the same way until
+    backward, so that `X *= 10` before it raises instead of changing the gradients.
 
     Every op saves its inputs, except those made with `saves_inputs=False`, whose VJPs do
     not read their values. (NumPy views of an array taken before it was saved stay
@@ -497,6 +502,49 @@ def is_library_code(module: str) -> bool:
     """Whether the module named `module` is part of microgradnp (for telling the user's
     frames from the library's: warnings and traces point at the user's line)."""
     return module == _PACKAGE or module.startswith(_PACKAGE + ".")
+
+
+# The caller's NumPy arrays that an op saves are copied into its node up to this size: the
+# caller may change them before backward (a batch buffer refilled), and a small copy costs
+# less than locking. Larger ones (a whole data set) are locked instead, see SavedLeaves: a
+# copy per step would cost time and memory.
+_COPY_LIMIT = 1 << 20  # bytes
+
+
+def _keep_arrays(node: Node) -> list[np.ndarray]:
+    """Keep the caller's NumPy arrays among node's arguments (and settings) as they are now,
+    for its VJPs: small writeable ones are copied into the node's vals (and kwargs); the
+    large ones are returned,
+    to be locked (also those another node locked already). The caller's read-only arrays are
+    kept as they are."""
+    large: list[np.ndarray] = []
+    # (into vals, what the VJPs and check_graph read; args keep the caller's array, which
+    # graph pictures draw as one box however many ops use it)
+    for i, a in enumerate(node.args):  # type: ignore[arg-type]
+        if isinstance(a, np.ndarray):  # (a loop, not comprehensions: this runs for most ops)
+            kept = _kept(a, large)
+            if kept is not a:
+                vals = list(node.vals)  # type: ignore[arg-type]
+                vals[i] = kept
+                node.vals = tuple(vals)
+    for v in node.kwargs.values():
+        if isinstance(v, np.ndarray):
+            node.kwargs = {k: _kept(x, large) for k, x in node.kwargs.items()}
+            break
+    return large
+
+
+def _kept(value: Any, large: list[np.ndarray]) -> Any:
+    """value as a node keeps it (see _keep_arrays); large arrays to lock go into `large`."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.flags.writeable:
+        if value.nbytes <= _COPY_LIMIT:
+            return value.copy()
+        large.append(value)
+    elif id(value) in _LOCKED_ARRAYS or id(value.base) in _LOCKED_ARRAYS:
+        large.append(value)  # (read-only as another node locked it, or its owner)
+    return value
 
 
 class Primitive:
@@ -641,11 +689,9 @@ class Primitive:
             if self.saves_inputs:
                 # (the caller's arrays among the arguments: the VJPs read them too; none
                 # where every argument is a tensor that requires grad, the common case)
-                arrays = []
-                if len(parents) < len(args):
-                    arrays = [a for a in args if type(a) is np.ndarray]
-                if leaves is not None or arrays:
-                    node.saved = SavedLeaves(leaves or [], arrays)
+                large = _keep_arrays(node) if len(parents) < len(args) or kwargs else []
+                if leaves is not None or large:
+                    node.saved = SavedLeaves(leaves or [], large)
             # A computed value may be read by its own VJP (as `ans`) or by those of the ops
             # that use it: read-only for good, so that nothing changes it under the graph
             # (microgradnp's in-place operators give the tensor a new array instead; see
@@ -700,17 +746,19 @@ def primitive(
 def _check_settings(
     op: Primitive, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-    """Refuse a Tensor given as a setting (keyword arguments are settings), unless it names
-    an input of op's function that can be positional (clip's min and max): then the call's
-    arguments with the inputs in their places, to call op with."""
+    """Refuse a Tensor given as a setting (keyword arguments are settings), unless it
+    requires grad and names an input of op's function that can be positional (clip's min
+    and max): then the call's arguments with the inputs in their places, to call op with."""
     for key, value in kwargs.items():
         if not isinstance(value, _Tensor):
             continue
-        try:
-            signature = inspect.signature(op.fun)
-            kind = signature.parameters[key].kind
-        except (TypeError, ValueError, KeyError):  # (no signature, or no such parameter)
-            kind = None
+        kind = None  # (a constant Tensor stays a setting, refused: sum(x, axis=t))
+        if value._requires_grad:
+            try:
+                signature = inspect.signature(op.fun)
+                kind = signature.parameters[key].kind
+            except (TypeError, ValueError, KeyError):  # (no signature, or no such parameter)
+                pass
         if kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             raise TypeError(
                 f"{op.name}: got a Tensor for the setting {key}=; keyword arguments are "

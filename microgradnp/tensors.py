@@ -15,7 +15,7 @@ import numpy as np
 
 from . import engine, ops
 from .recording import (
-    TRANSFORM_DEPTH,
+    TRANSFORMED,
     Node,
     NumPyInRecordedVJPError,
     check_flags,
@@ -31,10 +31,10 @@ Axis = int | tuple[int, ...] | None
 
 def _to_array(data: Any, dtype: Any) -> np.ndarray:
     """A fresh array for Tensor(data); Python numbers and lists become float64."""
+    if isinstance(data, Tensor):  # (its values: not through NumPy, which a transform refuses)
+        data = data._data
     # (objects with __array__, PyTorch's tensors say, keep their dtype as arrays do)
-    from_python = not isinstance(data, np.ndarray | np.generic | Tensor) and not hasattr(
-        data, "__array__"
-    )
+    from_python = not isinstance(data, np.ndarray | np.generic) and not hasattr(data, "__array__")
     try:
         arr = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as err:
@@ -409,23 +409,33 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         # (NumPy 2's protocol: copy=True always copies, False never does, None when needed)
         if self._requires_grad:
-            self._refuse_conversion("a NumPy function (np.dot, np.asarray, ...)")
+            self._refuse_conversion("a NumPy function (np.dot, np.asarray, ...)", by_numpy=True)
         return np.array(self._data, dtype=dtype, copy=copy)
 
-    def _refuse_conversion(self, what: str) -> None:
+    def _refuse_conversion(self, what: str, *, by_numpy: bool = False) -> None:
         """Raise where converting this tensor (which requires grad) to NumPy or Python values
         would cut it off a graph whose gradient is taken, making that gradient silently
         wrong: while a VJP is recorded for a higher derivative (the engine names the op),
-        or, for NumPy functions, inside mg.grad's function (as JAX refuses)."""
+        or, for NumPy functions, inside mg.grad's function, for the tensors it differentiates
+        and those computed since (as JAX refuses)."""
         mode = current_mode()
         if mode.recording_vjps:
             raise NumPyInRecordedVJPError(f"{what} got a Tensor")
-        if what.startswith("a NumPy") and mode.grad_enabled and TRANSFORM_DEPTH.get():
+        began, targets = TRANSFORMED.get()
+        if (
+            began
+            and by_numpy
+            and mode.grad_enabled
+            and (
+                any(self is t for t in targets)
+                or (self._node is not None and self._node.seq >= began)
+            )
+        ):
             raise TypeError(
-                f"grad: {what} got a Tensor that mg.grad differentiates; NumPy would cut it "
-                "off the graph, and its gradient would silently be 0. Use microgradnp's "
-                "functions and operators instead (x @ w, mg.where, x.sum(), ...), or x.data "
-                "where you want its values as a constant"
+                f"grad: {what} got a Tensor that mg.grad differentiates (or one computed from "
+                "it); NumPy would cut it off the graph, and its gradient would silently be 0. "
+                "Use microgradnp's functions and operators instead (x @ w, mg.where, x.sum(), "
+                "...), or x.data where you want its values as a constant"
             )
 
     def __float__(self) -> float:
@@ -689,18 +699,22 @@ class Tensor:
     def sum(
         self, axis: Axis = None, dtype: Any = None, out: None = None, *, keepdims: bool = False
     ) -> Tensor:
-        return ops.sum(self._reduced("sum", dtype, out), axis, keepdims=keepdims)
+        x = self if dtype is None and out is None else self._reduced("sum", dtype, out)
+        return ops.sum(x, axis, keepdims=keepdims)
 
     def mean(
         self, axis: Axis = None, dtype: Any = None, out: None = None, *, keepdims: bool = False
     ) -> Tensor:
-        return ops.mean(self._reduced("mean", dtype, out), axis, keepdims=keepdims)
+        x = self if dtype is None and out is None else self._reduced("mean", dtype, out)
+        return ops.mean(x, axis, keepdims=keepdims)
 
     def max(self, axis: Axis = None, out: None = None, *, keepdims: bool = False) -> Tensor:
-        return ops.max(self._reduced("max", None, out), axis, keepdims=keepdims)
+        x = self if out is None else self._reduced("max", None, out)
+        return ops.max(x, axis, keepdims=keepdims)
 
     def min(self, axis: Axis = None, out: None = None, *, keepdims: bool = False) -> Tensor:
-        return ops.min(self._reduced("min", None, out), axis, keepdims=keepdims)
+        x = self if out is None else self._reduced("min", None, out)
+        return ops.min(x, axis, keepdims=keepdims)
 
     def _reduced(self, name: str, dtype: Any, out: Any) -> Tensor:
         """self in `dtype` for a reduction (NumPy's dtype=); out= is refused."""

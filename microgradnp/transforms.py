@@ -21,7 +21,7 @@ import numpy as np
 
 from . import engine, ops
 from .recording import (
-    TRANSFORM_DEPTH,
+    TRANSFORMED,
     is_grad_enabled,
     is_integer,
     restore_mode,
@@ -84,18 +84,20 @@ def value_and_grad(
         # Inside another transform, gradients are recorded, as the outer one may differentiate
         # them (through closures too); so they are when a tensor argument requires grad,
         # one of argnums or not (the result depends on it).
+        began, outer_targets = TRANSFORMED.get()
         recording = is_grad_enabled() and (
-            TRANSFORM_DEPTH.get() > 0
+            began > 0
             or any(isinstance(a, Tensor) and a.requires_grad for a in (*args, *kwargs.values()))
         )
         args = list(args)  # type: ignore[assignment]
         made_at = sequence_number()
-        depth = TRANSFORM_DEPTH.set(TRANSFORM_DEPTH.get() + 1)
         mode = switch_mode(grad_enabled=True)  # a transform, like JAX's: not off under no_grad
+        transformed = None
         try:
             targets = [_as_target(args[i], i, recording) for i in positions]
             for i, t in zip(positions, targets, strict=True):
                 args[i] = t  # type: ignore[index]
+            transformed = TRANSFORMED.set((began or made_at, (*outer_targets, *targets)))
             out = f(*args, **kwargs)
             if has_aux and not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError("grad: with has_aux=True, f must return a (value, aux) pair")
@@ -107,7 +109,8 @@ def value_and_grad(
                 grads = [None] * len(targets)
         finally:
             restore_mode(mode)
-            TRANSFORM_DEPTH.reset(depth)
+            if transformed is not None:
+                TRANSFORMED.reset(transformed)
         grads = [
             _result(g, recording) if g is not None else np.zeros_like(t.data)
             for g, t in zip(grads, targets, strict=True)

@@ -207,8 +207,9 @@ def test_gradients_that_overflow_only_when_summed_are_caught() -> None:
     with detect_anomaly():
         s = mg.tensor([1e-300, 1.0], requires_grad=True) * 1.0
         y = (mg.sqrt(s) * 2e158 + mg.sqrt(s) * 2e158).sum()
-        with pytest.raises(FloatingPointError, match="the gradient of a tensor of shape"), (
-            np.errstate(over="ignore")
+        with (
+            pytest.raises(FloatingPointError, match="the gradient of a tensor of shape"),
+            np.errstate(over="ignore"),
         ):
             y.backward()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import pickle
 import re
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +146,25 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: T(2).sum().backward(None, "no"), ("retain_graph must be True or False",)
     yield lambda: nn.Linear(2, 3, "no"), ("Linear: bias must be True or False",)  # type: ignore[arg-type]
     yield lambda: tutorial_model().train("False"), ("mode must be True or False",)
+    # keepdims, in every reduction (NumPy would take "yes", 1 or "no" by their truth)
+    for name in REDUCTIONS:
+        yield (
+            (lambda name=name: getattr(mg, name)(T(2, 3), keepdims="yes")),
+            (f"{name}: keepdims must be True or False, got 'yes'",),
+        )
+        yield (
+            (lambda name=name: getattr(T(2, 3), name)(axis=0, keepdims=1)),
+            (f"{name}: keepdims must be True or False, got 1",),
+        )
+
+    def load_positionally() -> None:
+        model = tutorial_model()
+        model.load_state_dict(model.state_dict(), "no")  # type: ignore[arg-type]
+
+    yield load_positionally, ("Sequential.load_state_dict: strict must be True or False",)
+
+
+REDUCTIONS = ["sum", "mean", "max", "min", "logsumexp"]
 
 
 @row("x.view(2, 3)")
@@ -204,6 +224,25 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: T(2) + "a", ("add",)
     yield lambda: T(2) * None, ("mul on (2,) and NoneType",)
     yield lambda: mg.exp(None), ("exp on NoneType",)
+    yield lambda: mg.sigmoid(None), ("sigmoid on NoneType: expected real numbers",)
+    yield lambda: nn.Sigmoid()(None), ("sigmoid on NoneType",)
+    yield lambda: mg.sigmoid(np.array([1j])), ("sigmoid on (1,)", "dtype complex128")
+    yield (
+        lambda: mg.sigmoid(np.array(["2020-01-01"], dtype="datetime64[D]")),
+        ("dtype datetime64[D]",),
+    )
+    yield lambda: mg.sigmoid(np.array([1.0], dtype=object)), ("dtype object",)
+
+
+@row('mg.where("", x, 0.0)')
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.where("", T(2, 3), 0.0)
+    yield (
+        lambda: mg.where(np.array(["a", "", "c"]), T(3), 0.0),
+        ("got ndarray of dtype <U1",),
+    )
+    yield lambda: mg.where(None, T(3), 0.0), ("got NoneType",)
+    yield lambda: mg.where([1j, 0j], T(2), 0.0), ("got list of dtype complex128",)
 
 
 @row("x.astype(str)")
@@ -247,6 +286,18 @@ def _(tmp: Path) -> Iterable[Case]:
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.concatenate(T(2, 2))
     yield lambda: mg.stack(3), ("stack: expected a list or tuple of tensors, got int",)
+
+
+@row('mg.concatenate(["a", "b"])')
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.concatenate(["a", "b"])
+    yield lambda: mg.stack(["a", "b"]), ("stack: item 0 (str) is not an array of real numbers",)
+    yield (
+        lambda: mg.concatenate([T(1), np.array(["b"])]),
+        ("concatenate: item 1 (ndarray of dtype <U1)",),
+    )
+    yield lambda: mg.stack([T(2), [None, None]]), ("item 1 (list of dtype object)",)
+    yield lambda: mg.concatenate([None, None], axis=None), ("item 0 (NoneType)",)
 
 
 @row("mg.stack([a, b], axis=None)")
@@ -302,6 +353,8 @@ def _(tmp: Path) -> Iterable[Case]:
 @row("mg.broadcast_to(x, (4,))")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.broadcast_to(T(3), (4,))
+    yield lambda: mg.broadcast_to(T(1), (-1,)), ("cannot broadcast shape (1,) to (-1,)", "no -1")
+    yield lambda: mg.broadcast_to(T(2), (2, -1)), ("to (2, -1) (sizes must be >= 0",)
 
 
 AXIS_OPS: dict[str, Callable[[mg.Tensor], Any]] = {
@@ -394,6 +447,26 @@ def _(tmp: Path) -> Iterable[Case]:
 
     yield write_into_saved(add_one)
     yield write_into_saved(set_first), ("read-only",)
+
+
+@row("X *= 10")
+def _(tmp: Path) -> Iterable[Case]:
+    big = (1 << 20) // 8 + 1  # float64 elements just over the size that is copied instead
+
+    def write_into_saved_data(write: Callable[[np.ndarray], None]) -> Call:
+        def call() -> None:
+            X = np.ones((big, 1))
+            loss = (X @ T(1)).sum()
+            write(X)
+            loss.backward()
+
+        return call
+
+    def times_ten(X: np.ndarray) -> None:
+        X *= 10
+
+    yield write_into_saved_data(times_ten), ("output array is read-only",)
+    yield write_into_saved_data(np.random.default_rng(0).shuffle), ("array is read-only",)
 
 
 @row("w -= 1")
@@ -831,6 +904,14 @@ def _(tmp: Path) -> Iterable[Case]:
     pt = tmp / "model.pt"
     pt.write_bytes(pickle.dumps({"w": np.ones(2)}))
     yield lambda: mg.load(pt)
+    # What torch.save writes today: a zip archive holding the pickle (as data.pkl under a
+    # folder named after the file) and the tensors' bytes.
+    zipped = tmp / "zipped" / "model.pt"
+    zipped.parent.mkdir()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("model/data.pkl", pickle.dumps({"w": [1.0, 1.0]}))
+        archive.writestr("model/data/0", np.ones(2).tobytes())
+    yield lambda: mg.load(zipped), ("entry 'model/data.pkl' is not a NumPy array",)
 
 
 @row('mg.load("w.npy")')

@@ -215,6 +215,89 @@ def test_nan_in_the_data_is_carried_along_silently_outside_detect_anomaly() -> N
     assert np.isnan(w.grad[0]) and np.isfinite(w.grad[1])
 
 
+# ---------------------------------------------------------------- inf flowing into a flat op
+
+R5 = 1 / (2 * np.sqrt(5.0))  # d sqrt(x)/dx at 5
+
+# f(x) at x = [-1, 4, 0, 5], and its gradient, as PyTorch gives it: exactly 0 where the inner
+# op is constant (relu, clip, maximum, minimum), even though sqrt's or log's gradient is
+# inf there; inf where the inner op passes x on at 0 (clip at a bound; maximum's tie, 1/2)
+FLAT_WITH_INF_ABOVE: dict[str, tuple[Callable[[mg.Tensor], mg.Tensor], list[float]]] = {
+    "sqrt(relu(x))": (lambda x: mg.sqrt(mg.relu(x)), [0.0, 0.25, 0.0, R5]),
+    "sqrt(clip(x, 0, None))": (lambda x: mg.sqrt(mg.clip(x, 0.0, None)), [0.0, 0.25, np.inf, R5]),
+    "log(clip(x, 0, None))": (lambda x: mg.log(mg.clip(x, 0, None)), [0.0, 0.25, np.inf, 0.2]),
+    "log(clip(x, 0, 3))": (lambda x: mg.log(mg.clip(x, 0.0, 3.0)), [0.0, 0.0, np.inf, 0.0]),
+    "sqrt(4 - clip(x, None, 4))": (
+        lambda x: mg.sqrt(4 - mg.clip(x, None, 4.0)),
+        [-R5, -np.inf, -0.25, 0.0],
+    ),
+    "sqrt(maximum(x, 0))": (lambda x: mg.sqrt(mg.maximum(x, 0.0)), [0.0, 0.25, np.inf, R5]),
+    "sqrt(-minimum(x, 0))": (lambda x: mg.sqrt(-mg.minimum(x, 0.0)), [-0.5, 0.0, np.inf, 0.0]),
+}
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", list(FLAT_WITH_INF_ABOVE))
+def test_an_infinite_gradient_gives_0_where_the_op_below_is_flat(name, dtype) -> None:
+    f, expected = FLAT_WITH_INF_ABOVE[name]
+    x = mg.tensor(np.array([-1.0, 4.0, 0.0, 5.0], dtype=dtype), requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = f(x).sum()
+    with np.errstate(divide="ignore", invalid="raise"):  # (no inf * 0 on the way)
+        y.backward()
+    assert x.grad.dtype == dtype
+    np.testing.assert_allclose(x.grad, np.array(expected, dtype=dtype), rtol=1e-6)
+
+
+def test_masking_also_zeroes_a_nan_gradient_and_reaches_tensor_bounds() -> None:
+    x = mg.tensor([-1.0, 4.0], requires_grad=True)
+    (mg.relu(x) * np.array([np.nan, 1.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0])  # (PyTorch: the same)
+    y = mg.tensor([0.0, 0.0], requires_grad=True)
+    x.zero_grad()
+    with np.errstate(divide="ignore"):
+        mg.sqrt(mg.maximum(x, y)).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.25])
+    np.testing.assert_array_equal(y.grad, [np.inf, 0.0])
+    # clip by tensors: each of x, min and max gets the gradient only where it is the result
+    x = mg.tensor([1.0, -3.0, 5.0], requires_grad=True)
+    low = mg.tensor([0.0, -2.0, 0.0], requires_grad=True)
+    high = mg.tensor([4.0, 4.0, 5.0], requires_grad=True)
+    with np.errstate(divide="ignore"):
+        mg.sqrt(mg.clip(x, low, high) - np.array([1.0, -2.0, 5.0])).sum().backward()
+    np.testing.assert_array_equal(x.grad, [np.inf, 0.0, np.inf])
+    np.testing.assert_array_equal(low.grad, [0.0, np.inf, 0.0])
+    np.testing.assert_array_equal(high.grad, [0.0, 0.0, 0.0])
+
+
+def test_masking_in_a_recorded_backward_gives_the_same_first_and_right_second_derivatives() -> None:
+    def f(x):
+        return mg.sqrt(mg.relu(x)).sum()
+
+    first = []
+
+    def weighted_gradient(x):
+        g = mg.grad(f)(x)  # recorded: its VJPs run on Tensors
+        first.append(g.data.copy())
+        return mg.sum(g * np.array([1.0, 2.0]))
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        second = mg.grad(weighted_gradient)(np.array([-1.0, 4.0]))
+    np.testing.assert_array_equal(first[0], [0.0, 0.25])
+    np.testing.assert_allclose(second, [0.0, -0.0625])  # (PyTorch: the same)
+    # second derivatives through each op's masking, against PyTorch's
+    x = np.array([-1.0, -0.5, 0.0, 0.5, 0.7, 1.0, 2.0])
+    cases = {
+        "relu": (lambda t: mg.relu(t) ** 3, [0.0, 0.0, 0.0, 3.0, 4.2, 6.0, 12.0]),
+        "maximum": (lambda t: mg.maximum(t, 0.5) ** 2, [0.0, 0.0, 0.0, 0.5, 2.0, 2.0, 2.0]),
+        "minimum": (lambda t: mg.minimum(t, t * 0 + 0.5) ** 3, [-6.0, -3.0, 0.0, 0.75, 0, 0, 0]),
+        "clip": (lambda t: mg.clip(t, -0.5, 1.0) ** 3, [0.0, -3.0, 0.0, 3.0, 4.2, 6.0, 0.0]),
+    }
+    for name, (g, expected) in cases.items():
+        hessian_diagonal = mg.grad(lambda t, g=g: mg.sum(mg.grad(lambda u: mg.sum(g(u)))(t)))(x)
+        np.testing.assert_allclose(hessian_diagonal, expected, atol=1e-12, err_msg=name)
+
+
 # ---------------------------------------------------------------- ties
 
 

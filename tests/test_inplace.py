@@ -398,35 +398,53 @@ def test_a_copy_of_a_model_made_while_a_graph_saves_it_has_no_locks(duplicate) -
 # ---------------------------------------------------------------- the caller's NumPy arrays
 
 
-def test_a_numpy_array_an_op_saved_is_read_only_until_backward() -> None:
+def test_a_small_numpy_array_an_op_saved_can_change_without_changing_the_gradient() -> None:
     model = mg.nn.Linear(2, 1, rng=0)
     X = np.ones((3, 2))
-    loss = model(X).sum()
-    with pytest.raises(ValueError, match="read-only"):
-        X *= 10  # a reused batch buffer: would have changed the gradient silently
+    labels = np.array([1.0, 0.0, 1.0])
+    loss = mg.nn.functional.binary_cross_entropy_with_logits(model(X).reshape(-1), labels)
+    expected = mg.grad(
+        lambda w, b: mg.nn.functional.binary_cross_entropy_with_logits(
+            (np.ones((3, 2)) @ w.T + b).reshape(-1), np.array([1.0, 0.0, 1.0])
+        ),
+        argnums=(0, 1),
+    )(model.weight.data, model.bias.data)
+    X *= 10  # a reused batch buffer, refilled before backward: the graph kept a copy
+    labels[0] = 0.0
     loss.backward()
-    assert_close(model.weight.grad, [[3.0, 3.0]])  # the values the forward pass used
+    assert_close(model.weight.grad, expected[0], rtol=1e-15)
+    assert_close(model.bias.grad, expected[1], rtol=1e-15)
+
+
+_LARGE = (1 << 20) // 8 + 1  # float64 elements in an array just over the copying limit
+
+
+def test_a_large_numpy_array_an_op_saved_is_read_only_until_backward() -> None:
+    X = np.ones((_LARGE, 1))
+    w = mg.tensor([[2.0]], requires_grad=True)
+    loss = (X @ w).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        X *= 10  # would have changed the gradient silently
+    loss.backward()
+    assert w.grad.item() == _LARGE  # the values the forward pass used
     X *= 10  # backward freed the graph: the array is the caller's again
     assert X[0, 0] == 10.0
 
 
-def test_a_saved_target_and_a_view_of_a_dataset_are_protected_too() -> None:
-    data = np.arange(12.0).reshape(6, 2).copy()
-    batch = data[:3]  # a view: a write into `data` would change it
-    labels = np.array([1.0, 0.0, 1.0])
-    w = mg.tensor([0.5, -0.5], requires_grad=True)
-    loss = mg.nn.functional.binary_cross_entropy_with_logits(batch @ w, labels)
-    for write in (lambda: data.__setitem__(0, 5.0), lambda: labels.__setitem__(0, 0.0)):
-        with pytest.raises(ValueError, match="read-only"):
-            write()
+def test_a_large_data_set_a_saved_batch_is_a_view_of_is_protected_too() -> None:
+    data = np.ones((2 * _LARGE, 1))
+    batch = data[:_LARGE]  # a view: a write into `data` would change it
+    w = mg.tensor([[0.5]], requires_grad=True)
+    loss = (batch @ w).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        data[0] = 5.0
     del loss  # dropping the graph unlocks as backward does
     data[0] = 5.0
-    labels[0] = 0.0
 
 
-def test_two_graphs_saving_one_array_unlock_it_when_both_are_done() -> None:
-    X = np.ones((2, 2))
-    w = mg.tensor([1.0, 2.0], requires_grad=True)
+def test_two_graphs_saving_one_large_array_unlock_it_when_both_are_done() -> None:
+    X = np.ones((_LARGE, 1))
+    w = mg.tensor([1.0], requires_grad=True)
     first, second = (X @ w).sum(), (X @ w * 2.0).sum()
     first.backward()
     assert not X.flags.writeable  # second still needs it
@@ -435,11 +453,20 @@ def test_two_graphs_saving_one_array_unlock_it_when_both_are_done() -> None:
 
 
 def test_an_array_that_was_read_only_stays_read_only_after_backward() -> None:
-    X = np.ones((2, 2))
-    X.setflags(write=False)
-    w = mg.tensor([1.0, 2.0], requires_grad=True)
-    (X @ w).sum().backward()
-    assert not X.flags.writeable
+    for X in (np.ones((2, 1)), np.ones((_LARGE, 1))):
+        X.setflags(write=False)
+        w = mg.tensor([1.0], requires_grad=True)
+        (X @ w).sum().backward()
+        assert not X.flags.writeable
+
+
+def test_an_array_setting_is_kept_as_it_was_too() -> None:
+    t = mg.tensor([0.5, 2.0], requires_grad=True)
+    low = np.array([1.0, 0.0])
+    loss = mg.clip(t, min=low).sum()  # (a keyword input, rebound to its position)
+    low[:] = -10.0
+    loss.backward()
+    assert t.grad.tolist() == [0.0, 1.0]
 
 
 def test_an_index_changed_after_the_forward_pass_does_not_move_the_gradient() -> None:

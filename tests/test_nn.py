@@ -5,7 +5,10 @@ for graph clusters, reprs, and clear errors."""
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
+import pydoc
+import sys
 
 import numpy as np
 import pytest
@@ -484,6 +487,35 @@ def test_load_state_dict_non_strict_reports_keys() -> None:
     assert np.array_equal(model[0].weight.data, np.ones((3, 2)))
 
 
+def test_load_state_dict_takes_strict_by_position_or_keyword_as_pytorch() -> None:
+    state = {"0.weight": np.ones((3, 2)), "extra": np.zeros(1)}
+    for call in (
+        lambda model: model.load_state_dict(state, False),  # PyTorch's positional habit
+        lambda model: model.load_state_dict(state, strict=False),
+        lambda model: model.load_state_dict(state_dict=state, strict=np.bool_(False)),
+    ):
+        model = tutorial_model()
+        result = call(model)
+        assert result == (["0.bias", "2.weight", "2.bias"], ["extra"])
+        assert np.array_equal(model[0].weight.data, np.ones((3, 2)))
+    with pytest.raises(KeyError, match="missing key"):
+        tutorial_model().load_state_dict(state, True)
+
+
+def test_incompatible_keys_shows_its_field_types() -> None:
+    # (not ForwardRef('list[str]'), which the module's postponed annotations would leave)
+    fields = inspect.signature(mg.nn.IncompatibleKeys).parameters.values()
+    assert [(f.name, f.annotation) for f in fields] == [
+        ("missing_keys", list[str]),
+        ("unexpected_keys", list[str]),
+    ]
+    assert mg.nn.IncompatibleKeys.__annotations__ == {
+        "missing_keys": list[str],
+        "unexpected_keys": list[str],
+    }
+    assert "ForwardRef" not in pydoc.render_doc(mg.nn.IncompatibleKeys)
+
+
 def test_load_state_dict_rejects_non_mapping_and_non_numbers() -> None:
     model = tutorial_model()
     with pytest.raises(TypeError, match="mapping"):
@@ -557,6 +589,90 @@ def test_slicing_a_sequential_leaves_the_models_names_alone() -> None:
     assert model[2].weight.name == "2.weight"  # (PyTorch: slicing is a read)
     assert [n for n, _ in model.named_parameters()][2:] == ["2.weight", "2.bias"]
     assert model[2]._name == "2"
+
+
+def five_layers() -> Sequential:
+    return Sequential(Linear(2, 3, rng=0), Tanh(), Linear(3, 4, rng=1), Tanh(), Linear(4, 1, rng=2))
+
+
+def test_a_slice_keeps_its_layers_keys_and_never_renames_the_model() -> None:
+    model = five_layers()
+    names = [p.name for p in model.parameters()]
+    part = model[2:]
+    # its keys are the model's, as PyTorch's slices keep theirs (not 0.*, 2.*)
+    keys = ["2.weight", "2.bias", "4.weight", "4.bias"]
+    assert [n for n, _ in part.named_parameters()] == keys
+    assert list(part.state_dict()) == keys
+    assert [n for n, _ in part.named_modules()] == ["", "2", "3", "4"]
+    assert part.load_state_dict(part.state_dict()) == ([], [])
+    assert list(part[1:].state_dict()) == ["4.weight", "4.bias"]  # (a slice of a slice)
+    assert list(model[::-1].state_dict())[:2] == ["4.weight", "4.bias"]
+    assert str(part).splitlines()[1] == "  (2): Linear(in_features=3, out_features=4, bias=True)"
+    # ...and the model's own names are untouched, in its parameters and its error messages
+    assert [p.name for p in model.parameters()] == names
+    assert [p.name for p in model[4].parameters()] == ["4.weight", "4.bias"]
+    with pytest.raises(ValueError, match=r"^Linear\(4→1\) '4': expects input"):
+        model[4](np.ones((5, 3)))
+    # the slice computes what the model's tail computes
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    assert_close(part(x).data, model[4](model[3](model[2](x))).data, rtol=0)
+
+
+def test_a_slice_of_a_nested_model_leaves_its_full_names_alone() -> None:
+    model = five_layers()
+    outer = Sequential(model)  # model's parameters are now 0.0.weight ... 0.4.bias
+    part = model[2:]
+    part.append(Sigmoid())  # named after the last key: (5), not (3), which it would replace
+    assert list(part.state_dict()) == ["2.weight", "2.bias", "4.weight", "4.bias"]
+    assert [n for n, _ in part.named_modules()] == ["", "2", "3", "4", "5"]
+    assert len(model) == 5 and isinstance(part[1], Tanh)
+    assert [p.name for p in outer.parameters()][2:4] == ["0.2.weight", "0.2.bias"]
+    assert [p.name for p in part.parameters()][:2] == ["0.2.weight", "0.2.bias"]
+    assert model[2]._name == "0.2"
+
+
+def test_repr_shows_a_module_inside_itself_as_a_back_reference() -> None:
+    model = Sequential(Linear(2, 2, rng=0))
+    model.child = model
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=2, bias=True)\n"
+        "  (child): <cycle: back to the outermost Sequential>\n"
+        ")"
+    )
+    inner = Sequential(Tanh())
+    model = Sequential(Sigmoid(), inner)
+    inner.append(inner)
+    assert repr(model).splitlines()[3:5] == [
+        "    (0): Tanh()",
+        "    (1): <cycle: back to the Sequential at '1'>",
+    ]
+    shared = Tanh()  # a module held twice is no cycle: printed twice, as in PyTorch
+    assert repr(Sequential(shared, shared)) == "Sequential(\n  (0): Tanh()\n  (1): Tanh()\n)"
+
+
+def test_repr_and_parameters_of_a_nest_deeper_than_the_recursion_limit() -> None:
+    depth = sys.getrecursionlimit() + 100
+    outer = inner = Sequential()
+    for _ in range(depth):  # (built from the outside in: no renaming, linear time)
+        inner.append(Sequential())
+        inner = inner[0]
+    inner.append(Linear(2, 1, rng=0))
+    lines = repr(outer).splitlines()
+    assert len(lines) == 2 * depth + 3
+    linear = "(0): Linear(in_features=2, out_features=1, bias=True)"
+    assert lines[depth + 1] == "  " * (depth + 1) + linear
+    assert lines[-1] == ")" and lines[-2] == "  )"
+    assert list(outer.state_dict()) == ["0." * (depth + 1) + "weight", "0." * (depth + 1) + "bias"]
+
+
+def test_a_submodule_with_a_repr_of_its_own_is_printed_by_it() -> None:
+    class Custom(Module):
+        def __repr__(self) -> str:
+            return "Custom<\n  my way>"
+
+    model = Sequential(Custom())
+    assert repr(model) == "Sequential(\n  (0): Custom<\n    my way>\n)"
 
 
 def test_modules_and_parameters_in_nested_containers() -> None:

@@ -3,6 +3,8 @@ of the NumPy reference, every .grad of its tensor's shape, float32 kept end to e
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import assert_close, numerical_grads
@@ -177,6 +179,35 @@ def test_pow_gradient_in_the_exponent_at_zero_base() -> None:
     assert_close(p.grad, 8 * np.log(2.0))
 
 
+LOG2 = np.log(2.0)
+
+
+@pytest.mark.parametrize(
+    ("exponent", "grad", "second"),
+    [(-1.0, 0.5 * LOG2, 0.5 * LOG2**2), ([-1.0, 2.0], [0.0, 4 * LOG2], [0.0, 4 * LOG2**2])],
+    ids=["number", "array"],
+)
+def test_pow_gradient_in_the_exponent_at_zero_base_is_quiet_for_negative_exponents(
+    exponent, grad, second
+) -> None:
+    # 0**p is inf for p < 0: d/dp = x**p log x is taken as 0 there (first and second
+    # derivatives), with no NumPy warning from inf * log(1) on the way (the forward's
+    # divide-by-zero warning is about the value, inf)
+    x = mg.tensor([0.0, 2.0])
+    p = mg.tensor(exponent, requires_grad=True)
+    with np.errstate(divide="ignore"):
+        y = (x**p).sum()
+    with np.errstate(all="raise"):
+        y.backward()
+    assert_close(p.grad, grad)
+
+    def dp(p: object) -> mg.Tensor:
+        return mg.sum(mg.grad(lambda p: mg.sum(x**p))(p))
+
+    with np.errstate(divide="ignore", invalid="raise"):
+        assert_close(mg.grad(dp)(np.array(exponent)), second)
+
+
 @pytest.mark.parametrize(
     "zero",
     [0, 0.0, np.float64(0), np.float32(0), np.int64(0), np.array(0.0), np.zeros(2)],
@@ -283,3 +314,100 @@ def test_outer_products_are_exactly_numpys_matmul(dtype) -> None:
         expected = np.matmul(a, b)
         assert out.dtype == expected.dtype and out.shape == expected.shape
         np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "logsumexp"])
+def test_reductions_take_keepdims_as_a_bool_only(name) -> None:
+    x = mg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    reduce = getattr(mg, name)
+    assert reduce(x, axis=1, keepdims=True).shape == (2, 1)
+    assert reduce(x, axis=1, keepdims=np.bool_(True)).shape == (2, 1)  # (NumPy's bool too)
+    assert reduce(x, axis=1, keepdims=np.bool_(False)).shape == (2,)
+    reduce(x, 1, keepdims=True).sum().backward()
+    assert x.grad.shape == (2, 3)
+    for flag in ["yes", 1, 0, None]:  # NumPy would take each by its truth
+        with pytest.raises(TypeError, match=f"{name}: keepdims must be True or False"):
+            reduce(x, axis=1, keepdims=flag)
+
+
+def test_where_takes_a_boolean_or_numeric_condition_and_refuses_others() -> None:
+    a = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for condition in [[True, False, True], a > 2, np.array([1, 0, 2]), [0.5, 0.0, -1.0]]:
+        expected = np.where(mg.tensor(condition).data, a.data, 0.0)  # NumPy: true if nonzero
+        np.testing.assert_array_equal(mg.where(condition, a, 0.0).data, expected)
+    mg.where(np.array([1, 0, 2]), a, 0.0).sum().backward()
+    np.testing.assert_array_equal(a.grad, [1.0, 0.0, 1.0])
+    for condition in ["", "yes", np.array(["a", "", "c"]), None, [None, 1, 0], [1j, 0, 1]]:
+        with pytest.raises(TypeError, match="where: the condition must hold booleans"):
+            mg.where(condition, a, 0.0)
+
+
+def test_joining_names_the_item_that_is_not_numbers() -> None:
+    for join in (mg.stack, mg.concatenate, lambda ts: mg.concatenate(ts, axis=None)):
+        with pytest.raises(TypeError, match=r"item 1 \(str\) is not an array of real numbers"):
+            join([mg.tensor([1.0]), "b"])
+        with pytest.raises(ValueError, match="item 1 is not an array: setting an array"):
+            join([[1.0, 2.0], [[2.0], [1.0, 2.0]]])  # (a ragged nested list)
+    # a generator is read once, also when flattening
+    pieces = (mg.tensor([[1.0, 2.0]]) for _ in range(2))
+    np.testing.assert_array_equal(mg.concatenate(pieces, axis=None).data, [1.0, 2.0, 1.0, 2.0])
+
+
+SIGMOID_REFUSES = {
+    "None": None,
+    "complex": np.array([1j]),
+    "date": np.array(["2020-01-01"], dtype="datetime64[D]"),
+    "timedelta": np.array([1], dtype="timedelta64[s]"),
+    "structured": np.zeros(2, dtype=[("a", float)]),
+    "objects": np.array([1.0], dtype=object),
+    "string": "abc",
+}
+
+
+@pytest.mark.parametrize("name", list(SIGMOID_REFUSES))
+def test_sigmoid_refuses_what_the_other_elementwise_ops_refuse(name) -> None:
+    bad = SIGMOID_REFUSES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no ComplexWarning on the way)
+        with pytest.raises(TypeError):
+            mg.tanh(bad)
+        with pytest.raises(TypeError, match=r"sigmoid on .*: expected real numbers"):
+            mg.sigmoid(bad)
+        with pytest.raises(TypeError, match="sigmoid on"):
+            mg.nn.Sigmoid()(bad)
+
+
+def test_sigmoid_takes_integers_and_booleans_as_float64() -> None:
+    for x in [[0, 1], np.array([0, 1]), np.array([False, True]), 0, True]:
+        out = mg.sigmoid(x)
+        assert out.dtype == np.float64
+        np.testing.assert_allclose(out.data, 1 / (1 + np.exp(-np.asarray(x, float))))
+    assert mg.sigmoid(np.float32(1.0)).dtype == np.float32
+
+
+def _stability_warnings(f) -> list[str]:
+    z = mg.tensor(np.linspace(-3.0, 3.0, 4), requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f(z)
+    return [str(w.message) for w in caught if w.category is mg.StabilityWarning]
+
+
+JUST_BELOW = float(np.nextafter(0.1, 0.0))
+
+
+@pytest.mark.parametrize(
+    "fragile",
+    [
+        lambda z, eps: mg.log(mg.sigmoid(z) + eps),
+        lambda z, eps: mg.log(eps + mg.softmax(z)),
+        lambda z, eps: mg.log(mg.maximum(mg.sigmoid(z), eps)),
+        lambda z, eps: mg.log(mg.clip(mg.sigmoid(z), eps, None)),
+        lambda z, eps: mg.log(mg.sigmoid(z) + np.full(4, eps)),
+    ],
+    ids=["p + eps", "eps + softmax", "maximum", "clip", "array eps"],
+)
+def test_the_stability_lint_looks_through_an_epsilon_strictly_below_0_1(fragile) -> None:
+    assert len(_stability_warnings(lambda z: fragile(z, JUST_BELOW))) == 1
+    assert len(_stability_warnings(lambda z: fragile(z, 1e-8))) == 1
+    assert _stability_warnings(lambda z: fragile(z, 0.1)) == []  # (0.1 keeps log finite)

@@ -313,9 +313,9 @@ def test_an_input_given_by_keyword_is_an_input_not_a_setting() -> None:
 def test_built_in_ops_on_things_that_are_not_numbers_say_so() -> None:
     with pytest.raises(TypeError, match=r"reshape: its inputs must be real numbers .* got str"):
         mg.reshape("abc", -1)
-    with pytest.raises(TypeError, match="where: its inputs must be real numbers .*NoneType"):
+    with pytest.raises(TypeError, match=r"where: its inputs must be real numbers .*NoneType"):
         mg.where(np.array([True]), None, 1.0)
-    with pytest.raises(TypeError, match="relu on int: .* integers beyond int64"):
+    with pytest.raises(TypeError, match=r"relu on int: .* integers beyond int64"):
         mg.relu(2**70)
 
 

@@ -18,6 +18,7 @@ Calling a module records the ops of its `forward` in a `Scope` (label `Linear(2â
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, TypeGuard
 
@@ -36,7 +37,7 @@ from ..recording import (
 from ..tensors import Tensor, frozen_at
 
 # Module's own bookkeeping attributes: never parameters or submodules.
-_INTERNAL = frozenset({"_name", "_params", "_assigned", "training"})
+_INTERNAL = frozenset({"_name", "_params", "_assigned", "training", "_is_slice"})
 
 
 def _join(prefix: str, name: str) -> str:
@@ -103,6 +104,12 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+
+# The fields' types as types: `from __future__ import annotations` leaves them strings, which
+# NamedTuple keeps as ForwardRef('list[str]') (shown so by help() and inspect.signature).
+IncompatibleKeys.__annotations__ = typing.get_type_hints(IncompatibleKeys)
+IncompatibleKeys.__new__.__annotations__.update(IncompatibleKeys.__annotations__)
 
 
 class Module:
@@ -261,20 +268,26 @@ class Module:
                     yield name, item
 
     def _assign_names(self) -> None:
-        """Give every submodule and parameter below this module its full dotted path."""
-        for prefix, module in self._walk_modules()[1:]:
+        """Give every submodule and parameter below this module its full dotted path.
+
+        One walk, each module's members listed once: wrapping a model in another renames
+        everything below, so this runs over the whole model at each assignment."""
+        walk = self._walk()
+        for prefix, module, _ in walk[1:]:
             object.__setattr__(module, "_name", _join(self._name, prefix))
-        for name, p in self._parameter_list():
+        for name, p in self._parameter_list(walk):
             p.name = _join(self._name, name)
 
-    def _parameter_list(self, *, aliases: bool = False) -> list[tuple[str, Tensor]]:
+    def _parameter_list(
+        self, walk: list[_Visit] | None = None, *, aliases: bool = False
+    ) -> list[tuple[str, Tensor]]:
         """(path relative to self, parameter): each module's own, pre-order, once each; with
         `aliases`, once under every name that reaches it (a tied weight: a state dict's keys,
-        as in PyTorch)."""
+        as in PyTorch). `walk`: self._walk(every_path=aliases), if already made."""
         found: list[tuple[str, Tensor]] = []
         seen: set[int] = set()
-        for prefix, module in self._walk_modules(every_path=aliases):
-            for key, member in module._members():
+        for prefix, _, members in self._walk(every_path=aliases) if walk is None else walk:
+            for key, member in members:
                 if isinstance(member, Tensor) and (aliases or id(member) not in seen):
                     seen.add(id(member))
                     found.append((_join(prefix, key), member))
@@ -284,7 +297,11 @@ class Module:
         """(path relative to self, module) for self and every submodule, pre-order, once each
         (with `every_path`, once per path that reaches it: a shared module under each of its
         names)."""
-        found: list[tuple[str, Module]] = []
+        return [(prefix, module) for prefix, module, _ in self._walk(every_path=every_path)]
+
+    def _walk(self, *, every_path: bool = False) -> list[_Visit]:
+        """_walk_modules, with each module's members (`_members()`, listed once here)."""
+        found: list[_Visit] = []
         seen: set[int] = set()
         stack: list[tuple[str, Module, frozenset[int]]] = [("", self, frozenset())]
         while stack:
@@ -292,8 +309,9 @@ class Module:
             if id(module) in (above if every_path else seen):
                 continue
             seen.add(id(module))
-            found.append((prefix, module))
-            children = [(k, m) for k, m in module._members() if isinstance(m, Module)]
+            members = list(module._members())
+            found.append((prefix, module, members))
+            children = [(k, m) for k, m in members if isinstance(m, Module)]
             inner = above | {id(module)} if every_path else above
             stack.extend((_join(prefix, k), m, inner) for k, m in reversed(children))
         return found
@@ -352,16 +370,18 @@ class Module:
         return {name: p.data.copy() for name, p in self._parameter_list(aliases=True)}
 
     def load_state_dict(
-        self, state_dict: Mapping[str, Any], *, strict: bool = True
+        self, state_dict: Mapping[str, Any], strict: bool = True
     ) -> IncompatibleKeys:
         """Copy the arrays of `state_dict` into the parameters with the same names, in place.
 
         With `strict` (the default) the keys must be exactly those of `self.state_dict()`:
         a missing or unexpected key raises KeyError naming it. A shape that differs from the
         parameter's raises ValueError. Nothing is changed unless everything can be loaded.
-        Returns the missing and unexpected keys (both empty under `strict`).
+        Returns the missing and unexpected keys (both empty under `strict`). As in PyTorch,
+        `strict` may be given by position: `load_state_dict(sd, False)`.
         """
         where = f"{type(self).__name__}.load_state_dict"
+        check_flags(where, strict=strict)
         if not isinstance(state_dict, Mapping):
             raise TypeError(
                 f"{where}: expected a mapping of names to arrays (such as mg.load(path) or "
@@ -419,16 +439,49 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        children = [(k, m) for k, m in self._members() if isinstance(m, Module)]
-        if not children:
-            return head + ")"
-        lines = [f"  ({k}): " + repr(m).replace("\n", "\n  ") for k, m in children]
-        return head + "\n" + "\n".join(lines) + "\n)"
+        """PyTorch's layout: the class and extra_repr(), then each submodule, indented.
+
+        Built without recursion, so nests of any depth print. A module inside itself (a
+        cycle) is shown as a back-reference: `(child): <cycle: back to the Sequential at
+        'a.b'>`. A submodule with a __repr__ of its own is printed by it."""
+        lines: list[str] = []
+        on_path: dict[int, str] = {}  # the modules being printed, enclosing this one
+        # (label, module, depth, path); None closes the module last opened
+        stack: list[tuple[str, Module, int, str] | None] = [("", self, 0, "")]
+        while stack:
+            item = stack.pop()
+            if item is None:
+                on_path.popitem()  # (the innermost: a dict keeps its insertion order)
+                lines.append("  " * len(on_path) + ")")
+                continue
+            label, module, depth, path = item
+            indent = "  " * depth
+            kind = type(module).__name__
+            if id(module) in on_path:
+                where = on_path[id(module)]
+                back = f"the {kind} at {where!r}" if where else f"the outermost {kind}"
+                lines.append(f"{indent}{label}<cycle: back to {back}>")
+                continue
+            if depth and type(module).__repr__ is not Module.__repr__:
+                lines.append(indent + (label + repr(module)).replace("\n", "\n" + indent))
+                continue
+            head = indent + (label + f"{kind}({module.extra_repr()}").replace("\n", "\n" + indent)
+            children = [(k, m) for k, m in module._members() if isinstance(m, Module)]
+            if not children:
+                lines.append(head + ")")
+                continue
+            lines.append(head)
+            on_path[id(module)] = path
+            stack.append(None)
+            stack.extend((f"({k}): ", m, depth + 1, _join(path, k)) for k, m in reversed(children))
+        return "\n".join(lines)
 
 
 # What _parts looks into or collects (a module global: Module is defined just above).
 _HOLDERS = (list, tuple, dict, Tensor, Module)
+
+# One module of a walk: (path relative to the walk's start, module, its _members()).
+_Visit = tuple[str, Module, list[tuple[str, Module | Tensor]]]
 
 
 class Linear(Module):
@@ -497,8 +550,12 @@ class Sequential(Module):
     """Modules applied one after another: Sequential(a, b, c)(x) is c(b(a(x))).
 
     The modules are named "0", "1", ... (parameters "0.weight"); index and iterate it like
-    a list.
+    a list. A slice, `model[2:]`, shares the layers and keeps their names and keys ("2",
+    "2.weight"), as in PyTorch: it never renames the model's parameters.
     """
+
+    # A slice of another Sequential: its layers keep the names that model gave them.
+    _is_slice: bool = False
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
@@ -506,14 +563,23 @@ class Sequential(Module):
             self.append(module)
 
     def append(self, module: Module) -> Sequential:
-        """Add a module at the end; returns self."""
+        """Add a module at the end (named by the next number); returns self."""
+        keys = self._keys()
         if not isinstance(module, Module):
             raise TypeError(
-                f"Sequential: item {len(self)} is a {type(module).__name__}, not a Module; "
+                f"Sequential: item {len(keys)} is a {type(module).__name__}, not a Module; "
                 "use the module classes (nn.Sigmoid(), not mg.sigmoid)"
             )
-        setattr(self, str(len(self)), module)
+        # (len(self), but for a slice, whose keys may start later: model[2:] has 2, 3, 4)
+        setattr(self, str(max(map(int, keys), default=-1) + 1), module)
         return self
+
+    def _assign_names(self) -> None:
+        if not self._is_slice:  # (a slice names nothing: its layers are the model's)
+            super()._assign_names()
+
+    def _keys(self) -> list[str]:
+        return [k for k, v in self.__dict__.items() if k.isdigit() and isinstance(v, Module)]
 
     def _layers(self) -> list[Module]:
         return [v for k, v in self.__dict__.items() if k.isdigit() and isinstance(v, Module)]
@@ -527,11 +593,12 @@ class Sequential(Module):
     def __getitem__(self, index: int | slice) -> Any:
         layers = self._layers()
         if isinstance(index, slice):
-            # (its layers keep the names this model gave them: a slice is a view of the
-            # model, not a new owner, until its own parameters are asked for)
+            # A view of the model, not a new owner: its layers keep their keys (its state
+            # dict has this model's keys, as PyTorch's does) and their names.
             part = Sequential()
-            for i, layer in enumerate(layers[index]):
-                object.__setattr__(part, str(i), layer)
+            object.__setattr__(part, "_is_slice", True)
+            for key in self._keys()[index]:
+                setattr(part, key, getattr(self, key))
             return part
         if not is_integer(index):
             raise TypeError(
