@@ -321,8 +321,11 @@ def _walk(
                     elif targets is None:
                         if not p._requires_grad:
                             continue  # (frozen since the forward pass, as in PyTorch)
+                        if anomaly is not None and p._grad is not None:
+                            # summed into in place, and checked below (unless it was not
+                            # finite before: then the VJP's finite part is not the cause)
+                            total = p._grad if np.isfinite(p._grad).all() else gi
                         _accumulate(p, gi)
-                        total = p._grad
                     elif p in target_set:
                         old = found.get(p)
                         total = found[p] = gi if old is None else old + gi
@@ -480,11 +483,6 @@ def _accumulate(t: Tensor, g: np.ndarray) -> None:
             # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.
             t._grad = g.copy()
         else:
-            if t._grad.shape != g.shape or t._grad.dtype != g.dtype:
-                label = f"tensor {t.name!r}" if t.name else "a tensor"
-                raise RuntimeError(
-                    f"backward: {label} of shape {t.shape} and dtype {t.dtype} still holds a "
-                    f".grad of shape {t._grad.shape} and dtype {t._grad.dtype}, from before its "
-                    "data was replaced; set its .grad to None (zero_grad()) after changing .data"
-                )
-            t._grad += g  # in place, into the array this function made (or the user copied)
+            # (in place: .grad has g's shape and dtype, as the setters of .grad and .data see
+            # to; an array this function made, or a copy of the one the user assigned)
+            t._grad += g

@@ -360,13 +360,19 @@ def _with_owner(data: np.ndarray) -> tuple[np.ndarray, ...]:
     return (base, data) if isinstance(base, np.ndarray) and base.flags.owndata else (data,)
 
 
-def _make_writeable(data: np.ndarray) -> None:
-    # (a view whose owner another graph still locks stays read-only: NumPy refuses, and
-    # in-place updates copy it instead)
-    try:  # noqa: SIM105 (suppress() would cost more than the call)
+def _make_writeable(data: np.ndarray) -> bool:
+    """Make data writeable again; False where NumPy refuses: a view whose owner another
+    graph still locks (in-place updates of a tensor copy it instead)."""
+    try:
         data.setflags(write=True)
     except ValueError:
-        pass
+        return False
+    return True
+
+
+# The caller's views that could not be unlocked when their last saving node went, as their
+# owner was still locked: by id of that owner, unlocked with it.
+_WAITING_VIEWS: dict[int, list[np.ndarray]] = {}
 
 
 class SavedLeaves:
@@ -415,24 +421,33 @@ class SavedLeaves:
                         continue  # (read-only already: not ours to unlock)
                     self.arrays.append(array)
 
-    # (the lock as a default: at interpreter exit the module's globals may be gone first)
-    def __del__(self, _locks: Any = _LOCKS, _arrays: Any = _LOCKED_ARRAYS) -> None:
+    # (the module's globals as defaults: at interpreter exit they may be gone first)
+    def __del__(
+        self,
+        _locks: Any = _LOCKS,
+        _arrays: Any = _LOCKED_ARRAYS,
+        _waiting: Any = _WAITING_VIEWS,
+        _writeable: Any = _make_writeable,
+    ) -> None:
         # backward() freed the node, or the graph went
         with _locks:
             for t in self.tensors:
                 t._saved -= 1
                 if t._saved == 0 and t._locked is not None:
                     for data in t._locked:  # (arrays this lock made read-only, not the user's)
-                        _make_writeable(data)
+                        _writeable(data)
                     t._locked = None
             for array in self.arrays:
                 key = id(array)  # (alive: self.arrays holds it)
                 left = _arrays[key] - 1
                 if left:
                     _arrays[key] = left
-                else:
-                    del _arrays[key]
-                    _make_writeable(array)
+                    continue
+                del _arrays[key]
+                if not _writeable(array) and id(array.base) in _arrays:
+                    _waiting.setdefault(id(array.base), []).append(array)
+                for view in _waiting.pop(key, ()):  # (views of this array that waited for it)
+                    _writeable(view)
 
     def check(self, op: Primitive) -> None:
         """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""
@@ -747,29 +762,47 @@ def _check_settings(
     op: Primitive, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
     """Refuse a Tensor given as a setting (keyword arguments are settings), unless it
-    requires grad and names an input of op's function that can be positional (clip's min
-    and max): then the call's arguments with the inputs in their places, to call op with."""
+    requires grad and names an input of op: a parameter of op's function that can be
+    positional and has a VJP (clip's min and max). Then the call's arguments with that
+    input in its place (the positions before it filled, with their defaults if not given),
+    to call op with."""
     for key, value in kwargs.items():
         if not isinstance(value, _Tensor):
             continue
-        kind = None  # (a constant Tensor stays a setting, refused: sum(x, axis=t))
-        if value._requires_grad:
-            try:
-                signature = inspect.signature(op.fun)
-                kind = signature.parameters[key].kind
-            except (TypeError, ValueError, KeyError):  # (no signature, or no such parameter)
-                pass
-        if kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        # (an input is differentiated: a constant Tensor stays a setting, sum(x, axis=t))
+        position = _input_position(op, key) if value._requires_grad else None
+        if position is None or position < len(args):
             raise TypeError(
                 f"{op.name}: got a Tensor for the setting {key}=; keyword arguments are "
                 "settings, not inputs. Pass tensors positionally"
             )
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as err:
-            raise TypeError(f"{op.name}: {err}") from None
-        bound.apply_defaults()
-        return bound.args, bound.kwargs
+        params = list(inspect.signature(op.fun).parameters.values())
+        rest = dict(kwargs)
+        moved = list(args)
+        for p in params[len(args) : position + 1]:
+            if p.name in rest:
+                moved.append(rest.pop(p.name))
+            elif p.default is not p.empty:
+                moved.append(p.default)
+            else:
+                raise TypeError(f"{op.name}: missing argument {p.name!r}")
+        return tuple(moved), rest
+    return None
+
+
+def _input_position(op: Primitive, name: str) -> int | None:
+    """The position of op's parameter `name` if it is an input (positional, with a VJP)."""
+    try:
+        params = list(inspect.signature(op.fun).parameters.values())
+    except (TypeError, ValueError):  # (no signature to read)
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    for i, p in enumerate(params):
+        if p.name == name and p.kind in positional:
+            has_vjp = op.vjp is not None or (
+                op.vjps is not None and i < len(op.vjps) and op.vjps[i] is not None
+            )
+            return i if has_vjp else None
     return None
 
 

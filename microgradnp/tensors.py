@@ -229,7 +229,8 @@ class Tensor:
     def data(self) -> np.ndarray:
         """The values, an ndarray (not a copy). Assignable with an array of real numbers
         (floating-point if the tensor requires grad): the escape hatch for changes that
-        autodiff must not see, as in PyTorch."""
+        autodiff must not see, as in PyTorch. Assigning values of another shape or dtype
+        forgets `.grad` (the gradient of the old ones)."""
         return self._data
 
     @data.setter
@@ -245,6 +246,10 @@ class Tensor:
                 f"data: this tensor requires grad, so its data must be floating-point, not "
                 f"{array.dtype}; convert it first, e.g. x.astype(np.{self.dtype})"
             )
+        if self._grad is not None and (
+            array.shape != self._grad.shape or array.dtype != self._grad.dtype
+        ):
+            self._grad = None  # (a gradient of another shape or dtype: of other values)
         self._data = array
 
     @property
@@ -539,7 +544,10 @@ class Tensor:
         return ops.abs(self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return ops.getitem(self, _index_copy(ops._as_index(index)))
+        index = ops._as_index(index)
+        if self._requires_grad and current_mode().grad_enabled:  # (recorded: the VJP reads it)
+            index = _index_copy(index)
+        return ops.getitem(self, index)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.equal(self, other)

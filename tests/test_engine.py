@@ -561,15 +561,20 @@ def test_stability_warnings_can_be_left_in_another_context_and_reused() -> None:
     assert mg.checking.current_mode().stability_warnings
 
 
-def test_a_grad_left_from_before_data_changed_shape_is_an_error_not_a_broadcast() -> None:
+def test_data_of_another_shape_or_dtype_forgets_the_old_grad() -> None:
     w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True, name="w")
     (w * w).sum().backward()
-    w.data = np.array([5.0])
-    with pytest.raises(RuntimeError, match=r"tensor 'w' .* still holds a \.grad of shape \(3,\)"):
-        (w * w).sum().backward()
-    w.grad = None
+    w.data = np.array([5.0])  # (before: [12, 14, 16] broadcast into a (1,) tensor's .grad)
+    assert w.grad is None
     (w * w).sum().backward()
     assert w.grad.tolist() == [10.0]
+    w.data = np.array([5.0], dtype=np.float32)
+    assert w.grad is None
+    (w * w).sum().backward()
+    assert w.grad.dtype == np.float32
+    w.data = np.array([6.0], dtype=np.float32)  # same shape and dtype: accumulated as before
+    (w * w).sum().backward()
+    assert w.grad.tolist() == [22.0]
 
 
 def test_an_assigned_grad_is_a_copy_so_backward_adds_into_no_other_array() -> None:

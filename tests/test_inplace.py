@@ -492,3 +492,14 @@ def test_an_in_place_operator_on_a_computed_tensor_keeps_its_shape_and_dtype() -
     n = mg.tensor(np.array([1, 2]))
     with pytest.raises(TypeError, match=r"in-place \*= on a tensor of dtype int64"):
         n *= mg.tensor([0.5, 0.5], requires_grad=True)
+
+
+def test_a_large_view_whose_owner_another_graph_locks_is_unlocked_with_the_owner() -> None:
+    X = np.ones((_LARGE, 2))
+    A = X.T  # a view the caller holds
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    through_view, through_owner = (w @ A).sum(), (X @ w).sum()
+    through_view.backward()  # A's last node went, but X is still locked: NumPy refuses
+    assert not A.flags.writeable
+    through_owner.backward()
+    assert X.flags.writeable and A.flags.writeable

@@ -325,3 +325,18 @@ def test_primitive_settings_are_bools_and_help_shows_a_tensor_result() -> None:
     with pytest.raises(TypeError, match="primitive: saves_inputs must be True or False"):
         mg.primitive(saves_inputs=1)(np.sin)
     assert inspect.signature(mg.exp).return_annotation == "Tensor"
+
+
+def test_a_keyword_tensor_moves_to_its_position_only_for_an_input_with_a_vjp() -> None:
+    @mg.primitive
+    def scale(x, factor=2.0):
+        return x * factor
+
+    scale.defvjp(lambda g, ans, x, factor=2.0: g * factor, None)  # factor: no gradient
+    t = mg.tensor(3.0, requires_grad=True)
+    with pytest.raises(TypeError, match="scale: got a Tensor for the setting factor="):
+        scale(mg.tensor([1.0], requires_grad=True), factor=t)
+    x = mg.tensor([0.5, 2.0], requires_grad=True)
+    y = mg.clip(x, max=t)  # min, before it, takes its default; nothing else is added
+    assert y.op == "clip" and len(y._node.args) == 3 and y._node.args[1] is None
+    assert not y._node.kwargs

@@ -318,3 +318,20 @@ def test_numpy_may_take_a_closed_over_parameter_and_mg_tensor_may_copy_an_argume
     x = np.array([1.0, 2.0])
     g = mg.grad(lambda x: mg.sum(x * np.linalg.norm(W)) + mg.sum(mg.tensor(x) * x))(x)
     assert_close(g, 5.0 + x, rtol=1e-15)  # mg.tensor(x) copies the values: a constant
+
+
+def test_item_in_a_recorded_vjp_is_refused_and_numpy_under_no_grad_in_f_is_allowed() -> None:
+    @mg.primitive
+    def square(x):
+        return x * x
+
+    square.defvjp(lambda g, ans, x: g * 2 * x.item())
+    with pytest.raises(TypeError, match="square: its VJP uses NumPy functions"):
+        mg.grad(mg.grad(square))(3.0)
+
+    def f(x):
+        with mg.no_grad():
+            scale = np.linalg.norm(x)  # a constant, on purpose
+        return mg.sum(x * scale)
+
+    assert_close(mg.grad(f)(np.array([3.0, 4.0])), [5.0, 5.0])
