@@ -61,6 +61,10 @@ def main() -> None:
         "--seed", type=int, default=0, help="seed of the data and parameters (default 0)"
     )
     args = parser.parse_args()
+    if args.epochs < 1 or args.hidden < 1 or args.seed < 0 or not args.lr > 0:
+        parser.error("--epochs and --hidden must be >= 1, --lr > 0 and --seed >= 0")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file; give a directory")
     args.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
 
@@ -92,7 +96,7 @@ def main() -> None:
     fresh.load_state_dict(load(path))
     grid = rng.uniform(-2, 3, size=(1000, 2))
     with mg.no_grad():
-        same = np.array_equal(models["moons"](grid).data, fresh(grid).data)
+        same = np.array_equal(models["moons"](grid).data, fresh(grid).data, equal_nan=True)
     print(f"saved {path}; the reloaded model predicts {'identically' if same else 'DIFFERENTLY'}")
     if not same:
         raise SystemExit("the reloaded model's predictions differ")

@@ -125,6 +125,8 @@ def main() -> None:
     )
     parser.add_argument("--out", help="accepted for uniformity; this example writes no files")
     args = parser.parse_args()
+    if args.epochs < 0 or args.seed < 0:
+        parser.error("--epochs and --seed must be >= 0")
 
     rng = np.random.default_rng(args.seed)
     x, y = getattr(datasets, f"make_{args.dataset}")(400, rng=rng)

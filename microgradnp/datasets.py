@@ -122,8 +122,8 @@ def make_spirals(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved spirals around the origin: class 1 is class 0 rotated by 180°.
 
-    Along each spiral the radius grows evenly from 0.05 to 1 while the angle turns `turns`
-    full circles.
+    Along each spiral the radius r grows evenly from 0.05 to 1, and the angle is
+    2π · turns · r: `turns` full circles per unit of radius (0.95 · turns of them drawn).
     """
     _check("make_spirals", n_samples, noise)
     _check_number("make_spirals", "turns", turns, lambda t: t > 0, "> 0")

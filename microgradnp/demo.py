@@ -215,6 +215,12 @@ def _write_graph(loss: Tensor, out: Path) -> str:
             "      graphviz; others: https://graphviz.org/download/) and run the demo again,\n"
             f"      or convert the file: dot -Tsvg {path} -o {out / 'graph.svg'}"
         )
+    except RuntimeError as err:  # (dot is installed, but failed)
+        path = render_graph(loss, out / "graph.dot")
+        return (
+            f"wrote {path} (the trained network's loss graph, as DOT text)\n"
+            f"note: there is no graph.svg: {err}"
+        )
     return f"wrote {path} (the trained network's loss graph, with its gradients)"
 
 

@@ -32,6 +32,7 @@ import inspect
 import math
 import os
 import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -151,9 +152,16 @@ def render_graph(root: Tensor, path: str | Path, **draw_kwargs: Any) -> Path:
         if shutil.which("dot") is None:
             raise missing
         try:
-            data = picture.pipe(format=suffix[1:])
+            data = picture.pipe(format=suffix[1:], quiet=True)
         except graphviz.ExecutableNotFound as err:
             raise missing from err
+        except subprocess.CalledProcessError as err:  # (dot is there, but broken)
+            said = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise RuntimeError(
+                f"render_graph: Graphviz's dot failed to write {str(path)!r} (exit status "
+                f"{err.returncode}{': ' + said[-1] if said else ''}); check the Graphviz "
+                "installation (dot -V), or write the DOT source: render_graph(root, 'graph.dot')"
+            ) from err
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path

@@ -47,6 +47,12 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
     for key, value in obj.items():
         if not isinstance(key, str):
             raise TypeError(f"save: keys must be strings, got {key!r} ({type(key).__name__})")
+        # (a zip member's name: cut at a NUL, and UTF-8, which lone surrogates are not)
+        if "\0" in key or _not_utf8(key):
+            raise ValueError(
+                f"save: the key {key!r} cannot be a name in the archive (a NUL character, or "
+                "text that is not valid Unicode); rename it"
+            )
         try:
             array = values_of(value)
         except ValueError as err:  # a ragged nested list
@@ -137,9 +143,24 @@ def load(path: PathLike) -> dict[str, np.ndarray]:
             except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
                 raise ValueError(f"{what}: entry {key!r} is corrupt or truncated: {err}") from err
             if not isinstance(value, np.ndarray):
+                hint = ""
+                if key.endswith("data.pkl"):
+                    hint = (
+                        " It looks like PyTorch's torch.save, whose pickles mg.load never "
+                        "unpickles: in PyTorch, save the weights as NumPy arrays, mg.save({k: "
+                        "v.numpy() for k, v in model.state_dict().items()}, path)"
+                    )
                 raise ValueError(
                     f"{what}: entry {key!r} is not a NumPy array; this is not a checkpoint "
-                    "written by mg.save"
+                    f"written by mg.save.{hint}"
                 )
             state[key] = value
     return state
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

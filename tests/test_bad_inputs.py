@@ -911,7 +911,10 @@ def _(tmp: Path) -> Iterable[Case]:
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.writestr("model/data.pkl", pickle.dumps({"w": [1.0, 1.0]}))
         archive.writestr("model/data/0", np.ones(2).tobytes())
-    yield lambda: mg.load(zipped), ("entry 'model/data.pkl' is not a NumPy array",)
+    yield (
+        lambda: mg.load(zipped),
+        ("entry 'model/data.pkl' is not a NumPy array", "looks like PyTorch's"),
+    )
 
 
 @row('mg.load("w.npy")')
@@ -928,6 +931,12 @@ def _(tmp: Path) -> Iterable[Case]:
 @row('mg.save({"w": np.array(["a"])}, "m.npz")')
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.save({"w": np.array(["a"])}, tmp / "m.npz")
+
+
+@row('mg.save({"w\\x00": w}, "m.npz")')
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.save({"w\x00": np.ones(2)}, tmp / "m.npz")
+    yield lambda: mg.save({"a\ud800": np.ones(2)}, tmp / "m.npz"), ("save: the key",)
 
 
 @row('mg.save(state, "missing/dir/m.npz")')

@@ -106,6 +106,22 @@ def test_without_dot_writes_graph_dot_and_a_note(tmp_path, capsys, monkeypatch) 
     assert "note:" in text and "Graphviz" in text and "graph.dot" in text
 
 
+def test_a_broken_dot_writes_graph_dot_and_the_picture_still(tmp_path, capsys, monkeypatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    dot = bin_dir / "dot"  # installed, but failing (a missing plugin, say)
+    dot.write_text("#!/bin/sh\necho 'Error: no plugin' >&2\nexit 1\n")
+    dot.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "out"
+    assert demo.main(["--epochs", "5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert (out / "graph.dot").exists() and not (out / "graph.svg").exists()
+    assert "dot failed to write" in text and "Error: no plugin" in text
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (out / "decision_boundary.png").exists()
+
+
 def test_without_matplotlib_skips_the_picture_with_a_note(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)

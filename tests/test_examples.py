@@ -121,3 +121,21 @@ def test_mlp_example_without_matplotlib_still_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "note: no picture" in result.stdout and "needs matplotlib" in result.stdout
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+@pytest.mark.parametrize(
+    ("example", "args"),
+    [
+        ("mlp_moons.py", ["--epochs", "0"]),
+        ("mlp_moons.py", ["--hidden", "-1"]),
+        ("tutorial_network.py", ["--epochs", "-5"]),
+    ],
+)
+def test_examples_refuse_bad_options_as_argparse_does(example, args) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / example), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
