@@ -823,7 +823,10 @@ def _check_node(
     node: Node = t._node  # type: ignore[assignment]
     op, kwargs = node.op, node.kwargs
     args: tuple[Any, ...] = node.args  # type: ignore[assignment]
-    vals = [_float64(a) for a in args]
+    # (the values the op ran with: a small array of the caller's was copied into vals)
+    vals = [
+        _float64(a if is_tensor(a) else v) for a, v in zip(args, node.vals or args, strict=True)
+    ]
 
     def result(checks: list[ArgCheck], error: str | None, skipped: str | None = None) -> NodeCheck:
         n_arrays = sum(isinstance(a, Tensor | np.ndarray) for a in args)

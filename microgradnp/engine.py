@@ -295,7 +295,7 @@ def _walk(
                 if not wanted:  # (a target whose own inputs lead to no target)
                     grads = []
                 elif create_graph:  # Tensors in, so the VJPs record their own graph
-                    grads = _recorded_vjps(op, wanted, g, t, args, node.kwargs)
+                    grads = _recorded_vjps(op, wanted, g, t, args, node.vals, node.kwargs)  # type: ignore[arg-type]
                 else:  # plain arrays in: NumPy only
                     grads = call_vjps(op, wanted, g, node.ans, node.vals, node.kwargs)  # type: ignore[arg-type]
                 # 2. Each gradient made an array (or Tensor) of its input's shape and dtype,
@@ -308,6 +308,7 @@ def _walk(
                     if create_graph or type(gi) is not np.ndarray:
                         gi = _as_gradient(gi, p, create_graph, op, i)
                     if gi.shape != data.shape:
+                        _check_same_shape(p, node.vals[i], op)  # type: ignore[index]
                         gi = unbroadcast(gi, data.shape, op, i)
                     if gi.dtype is not data.dtype and gi.dtype != data.dtype:  # (`is`: fast)
                         _check_real(gi, op, i)
@@ -321,11 +322,12 @@ def _walk(
                     elif targets is None:
                         if not p._requires_grad:
                             continue  # (frozen since the forward pass, as in PyTorch)
+                        was_finite = None
                         if anomaly is not None and p._grad is not None:
-                            # summed into in place, and checked below (unless it was not
-                            # finite before: then the VJP's finite part is not the cause)
-                            total = p._grad if np.isfinite(p._grad).all() else gi
+                            was_finite = np.isfinite(p._grad)
                         _accumulate(p, gi)
+                        if was_finite is not None:  # (checked below, where it was finite)
+                            total = np.where(was_finite, p._grad, 0.0)
                     elif p in target_set:
                         old = found.get(p)
                         total = found[p] = gi if old is None else old + gi
@@ -350,6 +352,18 @@ def _walk(
             gc.enable()
         restore_mode(token)
     return found
+
+
+def _check_same_shape(input: Tensor, used: Any, op: Primitive) -> None:
+    """Raise if input's data was replaced by data of another shape after op used it (its
+    gradient then has the old shape, and no VJP is at fault)."""
+    if np.shape(used) != input.shape:
+        label = f"tensor {input.name!r}" if input.name else "a tensor"
+        raise RuntimeError(
+            f"backward: {label} had shape {np.shape(used)} when {op.name} used it, and has "
+            f"shape {input.shape} now (its .data was replaced); compute the output again "
+            "after changing .data"
+        )
 
 
 def _as_gradient(gi: Any, input: Tensor, create_graph: bool, op: Primitive, argnum: int) -> Any:
@@ -377,12 +391,16 @@ def _recorded_vjps(
     g: Any,
     out: Tensor,
     args: tuple[Any, ...],
+    vals: Sequence[Any],
     kwargs: dict[str, Any],
 ) -> list[Any]:
     """call_vjps on Tensors (a gradient to be differentiated), with a clear error for a VJP
     written with NumPy functions, which cannot record a graph."""
+    # (the Tensors, and the values the other arguments had: a small array of the caller's
+    # was copied into vals)
+    inputs = [a if is_tensor(a) else v for a, v in zip(args, vals, strict=True)]
     try:
-        return call_vjps(op, wanted, g, out, args, kwargs)
+        return call_vjps(op, wanted, g, out, inputs, kwargs)
     except TypeError as err:
         if isinstance(err, NumPyInRecordedVJPError) or "__array_ufunc__" in str(err):
             raise TypeError(

@@ -315,7 +315,7 @@ class _Graph:
         if value is None:
             value = _Value(f"t{len(self._values) + 1}", obj, _kind(obj, self.root_tensor))
             if is_tensor(obj) and obj._node is not None:  # (freed: ans is None, nothing kept)
-                value.recorded = _recorded(obj._node.ans, obj)
+                value.recorded = _recorded(obj._node.ans, obj._data)
             self._values[id(obj)] = value
         return value
 
@@ -327,8 +327,12 @@ class _Graph:
             args = node.args or ()  # freed by backward(): no inputs left to draw
             inputs = [(i, self.value(a)) for i, a in enumerate(args) if _is_graph_input(node, i, a)]
             if node.vals is not None:
-                for i, v in inputs:  # leaves: the values this op used (computed ones: above)
-                    if v.recorded is None and is_tensor(v.obj) and v.obj._node is None:
+                for i, v in inputs:  # leaves and the caller's arrays: the values this op
+                    if v.recorded is not None:  # used (computed tensors': above)
+                        continue
+                    if is_tensor(v.obj) and v.obj._node is None:
+                        v.recorded = _recorded(node.vals[i], v.obj._data)
+                    elif isinstance(v.obj, np.ndarray):
                         v.recorded = _recorded(node.vals[i], v.obj)
             op = self._ops[id(t)] = _Op(self.number[id(t)], node, inputs, self.value(t))
         return op
@@ -446,15 +450,15 @@ def _too_big_error(found: str, max_nodes: int, collapse: bool) -> ValueError:
     )
 
 
-def _recorded(saved: Any, t: Tensor) -> np.ndarray | None:
-    """The array the graph saved for t, if t holds other values now, else None.
+def _recorded(saved: Any, now: np.ndarray) -> np.ndarray | None:
+    """The array the graph saved for a value that holds `now`, if now differs, else None.
 
-    An array the graph saves is never written into while saved (leaves' are locked, computed
-    ones read-only), so the same array means the same values. Only an op that saves no
-    input values (`saves_inputs=False`, such as add) leaves a leaf's array writeable: an
-    in-place change of it cannot be seen here, as the graph kept no copy.
+    A leaf's array that the graph saves is never written into while saved (it is locked;
+    computed ones are read-only), so the same array means the same values; a small array
+    of the caller's is copied into the node, and compared. Only an op that saves no input
+    values (`saves_inputs=False`, such as add) leaves a leaf's array writeable: an in-place
+    change of it cannot be seen here, as the graph kept no copy.
     """
-    now = t._data
     if saved is None or saved is now:
         return None
     saved = np.asarray(saved)

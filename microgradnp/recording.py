@@ -353,11 +353,14 @@ _LOCKS = threading.RLock()
 _LOCKED_ARRAYS: dict[int, int] = {}
 
 
-def _with_owner(data: np.ndarray) -> tuple[np.ndarray, ...]:
-    """data, after the array owning its memory when data is a view (x.T of a constant x):
-    the owner is locked first, as a write through it would change the saved values too."""
-    base = data.base
-    return (base, data) if isinstance(base, np.ndarray) and base.flags.owndata else (data,)
+def _with_owner(data: np.ndarray) -> list[np.ndarray]:
+    """data, after the arrays its memory comes from when data is a view (x.T of a constant
+    x; a slice of a memory map): those are locked first, as a write through them would
+    change the saved values too."""
+    chain = [data]
+    while isinstance(chain[-1].base, np.ndarray):
+        chain.append(chain[-1].base)
+    return chain[::-1]
 
 
 def _make_writeable(data: np.ndarray) -> bool:
@@ -528,38 +531,38 @@ _COPY_LIMIT = 1 << 20  # bytes
 
 def _keep_arrays(node: Node) -> list[np.ndarray]:
     """Keep the caller's NumPy arrays among node's arguments (and settings) as they are now,
-    for its VJPs: small writeable ones are copied into the node's vals (and kwargs); the
-    large ones are returned,
-    to be locked (also those another node locked already). The caller's read-only arrays are
-    kept as they are."""
+    for its VJPs: small ones are copied into the node's vals (and kwargs); the large ones,
+    and any the op's result shares memory with (it is a view of them), are returned, to be
+    locked (SavedLeaves decides, under its lock: arrays the caller made read-only stay so)."""
     large: list[np.ndarray] = []
-    # (into vals, what the VJPs and check_graph read; args keep the caller's array, which
-    # graph pictures draw as one box however many ops use it)
+    # (into vals, what VJPs and check_graph read; args keep the caller's array, which graph
+    # pictures draw as one box however many ops use it)
     for i, a in enumerate(node.args):  # type: ignore[arg-type]
         if isinstance(a, np.ndarray):  # (a loop, not comprehensions: this runs for most ops)
-            kept = _kept(a, large)
+            kept = _kept(a, node.ans, large)  # type: ignore[arg-type]
             if kept is not a:
                 vals = list(node.vals)  # type: ignore[arg-type]
                 vals[i] = kept
                 node.vals = tuple(vals)
     for v in node.kwargs.values():
         if isinstance(v, np.ndarray):
-            node.kwargs = {k: _kept(x, large) for k, x in node.kwargs.items()}
+            node.kwargs = {k: _kept(x, node.ans, large) for k, x in node.kwargs.items()}  # type: ignore[arg-type]
             break
     return large
 
 
-def _kept(value: Any, large: list[np.ndarray]) -> Any:
-    """value as a node keeps it (see _keep_arrays); large arrays to lock go into `large`."""
+def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray]) -> Any:
+    """value as a node keeps it (see _keep_arrays); arrays to lock go into `large`."""
     if not isinstance(value, np.ndarray):
         return value
-    if value.flags.writeable:
-        if value.nbytes <= _COPY_LIMIT:
-            return value.copy()
+    if (
+        value.nbytes > _COPY_LIMIT
+        or ans is value  # (the result is the array, or a view of it: a copy would not do)
+        or (ans.base is not None and np.may_share_memory(ans, value))
+    ):
         large.append(value)
-    elif id(value) in _LOCKED_ARRAYS or id(value.base) in _LOCKED_ARRAYS:
-        large.append(value)  # (read-only as another node locked it, or its owner)
-    return value
+        return value
+    return value.copy()
 
 
 class Primitive:
@@ -761,21 +764,21 @@ def primitive(
 def _check_settings(
     op: Primitive, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-    """Refuse a Tensor given as a setting (keyword arguments are settings), unless it
-    requires grad and names an input of op: a parameter of op's function that can be
-    positional and has a VJP (clip's min and max). Then the call's arguments with that
-    input in its place (the positions before it filled, with their defaults if not given),
-    to call op with."""
+    """Refuse a Tensor given as a setting (keyword arguments are settings), unless it names
+    an input of op (see _input_position). Then the call's arguments with that input in its
+    place (the positions before it filled, with their defaults if not given), to call op
+    with."""
     for key, value in kwargs.items():
         if not isinstance(value, _Tensor):
             continue
-        # (an input is differentiated: a constant Tensor stays a setting, sum(x, axis=t))
-        position = _input_position(op, key) if value._requires_grad else None
-        if position is None or position < len(args):
+        position = _input_position(op, key, value._requires_grad)
+        if position is None:
             raise TypeError(
                 f"{op.name}: got a Tensor for the setting {key}=; keyword arguments are "
                 "settings, not inputs. Pass tensors positionally"
             )
+        if position < len(args):
+            raise TypeError(f"{op.name}: got multiple values for argument {key!r}")
         params = list(inspect.signature(op.fun).parameters.values())
         rest = dict(kwargs)
         moved = list(args)
@@ -790,19 +793,20 @@ def _check_settings(
     return None
 
 
-def _input_position(op: Primitive, name: str) -> int | None:
-    """The position of op's parameter `name` if it is an input (positional, with a VJP)."""
+def _input_position(op: Primitive, name: str, requires_grad: bool) -> int | None:
+    """The position of op's parameter `name` if it is an input: one that may be given by
+    keyword or position, with a VJP of its own (defvjp with one VJP per argument). With
+    one VJP for all arguments, which says nothing of which are inputs, only a Tensor that
+    requires grad makes it one (a constant Tensor stays a setting: sum(x, axis=t))."""
     try:
         params = list(inspect.signature(op.fun).parameters.values())
     except (TypeError, ValueError):  # (no signature to read)
         return None
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     for i, p in enumerate(params):
-        if p.name == name and p.kind in positional:
-            has_vjp = op.vjp is not None or (
-                op.vjps is not None and i < len(op.vjps) and op.vjps[i] is not None
-            )
-            return i if has_vjp else None
+        if p.name == name and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            if op.vjps is not None:
+                return i if i < len(op.vjps) and op.vjps[i] is not None else None
+            return i if op.vjp is not None and requires_grad else None
     return None
 
 

@@ -233,3 +233,19 @@ def test_inside_mg_grad_the_vjp_that_overflows_is_named_not_the_ops_it_runs() ->
     message = str(info.value)
     assert message.startswith("detect_anomaly: during backward, sqrt's VJP gave argument 0")
     assert f":{line[0]} " in message and "div" not in message
+
+
+def test_the_sum_check_looks_at_the_elements_that_were_finite_before() -> None:
+    W = mg.tensor([1.0, 1.0], requires_grad=True, name="W")
+    W.grad = np.array([1.7e308, np.nan])  # element 1 was NaN already: not this backward's
+    with detect_anomaly():
+        loss = (W * 1e308)[0]
+        with (
+            pytest.raises(FloatingPointError, match=r"the \.grad of tensor 'W' became inf"),
+            np.errstate(over="ignore"),
+        ):
+            loss.backward()
+    W.grad = np.array([1.0, np.nan])
+    with detect_anomaly():
+        (W * 2.0)[0].backward()  # element 0 stays finite; element 1's NaN is old
+    assert W.grad[0] == 3.0

@@ -592,3 +592,11 @@ def test_a_parameter_frozen_before_backward_gets_no_gradient_as_in_pytorch() -> 
     layer.weight.requires_grad = False
     loss.backward()
     assert layer.weight.grad is None and layer.bias.grad.tolist() == [3.0]
+
+
+def test_data_of_another_shape_between_forward_and_backward_is_named_not_the_vjp() -> None:
+    W = mg.tensor([1.0, 2.0, 3.0], requires_grad=True, name="W")
+    y = (W * W).sum()
+    W.data = np.zeros(4)
+    with pytest.raises(RuntimeError, match=r"tensor 'W' had shape \(3,\) when mul used it"):
+        y.backward()

@@ -1280,3 +1280,12 @@ def test_a_name_with_any_kind_of_line_break_stays_on_its_line_of_the_text_tree()
     w = mg.tensor([1.0], requires_grad=True, name="a\x85b\u2028c\nd")
     text = format_graph(w.sum())
     assert len(text.splitlines()) == 2 and "a\\x85b\\u2028c\\nd" in text
+
+
+def test_an_array_changed_after_the_graph_ran_shows_the_values_the_op_used() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True, name="w")
+    X = np.array([3.0, 4.0])
+    y = (w * X).sum()
+    X[:] = 7.0  # (the graph kept a copy)
+    line = next(s for s in format_graph(y, show_data=True).splitlines() if " input " in s)
+    assert "data [3, 4]  (changed since the graph ran: now [7, 7])" in line

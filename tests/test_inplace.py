@@ -503,3 +503,47 @@ def test_a_large_view_whose_owner_another_graph_locks_is_unlocked_with_the_owner
     assert not A.flags.writeable
     through_owner.backward()
     assert X.flags.writeable and A.flags.writeable
+
+
+def test_a_higher_derivative_uses_the_values_an_array_had_when_each_op_ran() -> None:
+    buffer = np.ones(3)
+
+    def f(w):
+        buffer[:] = 1.0
+        first = (w * buffer).sum()
+        buffer[:] = 100.0  # refilled between the two ops: each kept its own values
+        return first + (w * buffer).sum()
+
+    assert_close(mg.grad(f)(np.array([1.0, 2.0, 3.0])), [101.0] * 3)
+    w = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)  # the gradient is recorded
+    assert_close(mg.grad(f)(w).data, [101.0] * 3)
+    assert mg.check_graph(f(w)).ok  # (each op checked at the values it ran with)
+
+
+def test_an_op_whose_result_is_a_view_of_an_array_locks_it_instead_of_copying() -> None:
+    @mg.primitive
+    def head(x):
+        return x[:2]  # the result is a view of x
+
+    head.defvjp(lambda g, ans, x: np.concatenate([g, np.zeros(x.shape[0] - 2)]))
+    X = np.array([1.0, 2.0, 3.0])
+    w = mg.tensor(2.0, requires_grad=True)
+    loss = (head(X) * w).sum()  # mul saves head's result, a view of X
+    with pytest.raises(ValueError, match="read-only"):
+        X[:] = 50.0
+    loss.backward()
+    assert w.grad == 3.0
+    X[:] = 50.0
+
+
+def test_a_slice_of_a_memory_map_is_protected_through_the_map(tmp_path) -> None:
+    shape = (2 * _LARGE, 1)
+    mapped = np.memmap(tmp_path / "data.bin", dtype=np.float64, mode="w+", shape=shape)
+    mapped[:] = 1.0
+    w = mg.tensor([[2.0]], requires_grad=True)
+    loss = (mapped[:_LARGE] @ w).sum()  # (a memmap whose base is a memmap)
+    with pytest.raises(ValueError, match="read-only"):
+        mapped[0] = 5.0
+    loss.backward()
+    assert w.grad.item() == _LARGE
+    mapped[0] = 5.0

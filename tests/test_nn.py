@@ -843,3 +843,12 @@ def test_attribute_names_that_cannot_name_a_part_are_refused() -> None:
         with pytest.raises(TypeError, match="cannot name a part"):
             setattr(model, name, mg.tensor([0.0], requires_grad=True))
     setattr(model, "a.b", 3)  # (a plain value: nothing to name)
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))])
+def test_a_copy_of_a_slice_is_a_model_of_its_own_that_names_its_layers(duplicate) -> None:
+    model = Sequential(Linear(2, 3, rng=0), Tanh(), Linear(3, 1, rng=1))
+    part = duplicate(model[2:])
+    wrapped = Sequential(part)  # (a slice names nothing; a model names its parts)
+    assert [p.name for p in wrapped.parameters()] == list(wrapped.state_dict())
+    assert [p.name for p in model.parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]

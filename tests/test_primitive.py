@@ -340,3 +340,19 @@ def test_a_keyword_tensor_moves_to_its_position_only_for_an_input_with_a_vjp() -
     y = mg.clip(x, max=t)  # min, before it, takes its default; nothing else is added
     assert y.op == "clip" and len(y._node.args) == 3 and y._node.args[1] is None
     assert not y._node.kwargs
+
+
+def test_keyword_inputs_constant_tensors_positional_only_and_repeated_arguments() -> None:
+    x = mg.tensor([0.5, 2.0], requires_grad=True)
+    y = mg.clip(x, max=mg.tensor(1.0))  # clip has a VJP for max: an input, even constant
+    assert y.data.tolist() == [0.5, 1.0]
+
+    @mg.primitive
+    def shift(x, by, /):
+        return x + by
+
+    shift.defvjp(lambda g, ans, x, by: g, lambda g, ans, x, by: g)
+    with pytest.raises(TypeError, match="shift: got a Tensor for the setting by="):
+        shift(x, by=mg.tensor(1.0, requires_grad=True))  # positional-only, as Python says
+    with pytest.raises(TypeError, match="clip: got multiple values for argument 'min'"):
+        mg.clip(x, 0.0, min=mg.tensor(1.0))

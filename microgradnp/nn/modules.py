@@ -578,6 +578,12 @@ class Sequential(Module):
         if not self._is_slice:  # (a slice names nothing: its layers are the model's)
             super()._assign_names()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        if self._is_slice:  # (a copy owns its layers: it names them, as any model does)
+            state = {k: v for k, v in state.items() if k != "_is_slice"}
+        return state
+
     def _keys(self) -> list[str]:
         return [k for k, v in self.__dict__.items() if k.isdigit() and isinstance(v, Module)]
 
