@@ -308,7 +308,8 @@ def _walk(
                     if create_graph or type(gi) is not np.ndarray:
                         gi = _as_gradient(gi, p, create_graph, op, i)
                     if gi.shape != data.shape:
-                        _check_same_shape(p, node.vals[i], op)  # type: ignore[index]
+                        if node.vals[i].shape != data.shape:  # type: ignore[index]
+                            _raise_shape_changed(p, node.vals[i], op)  # type: ignore[index]
                         gi = unbroadcast(gi, data.shape, op, i)
                     if gi.dtype is not data.dtype and gi.dtype != data.dtype:  # (`is`: fast)
                         _check_real(gi, op, i)
@@ -354,16 +355,15 @@ def _walk(
     return found
 
 
-def _check_same_shape(input: Tensor, used: Any, op: Primitive) -> None:
-    """Raise if input's data was replaced by data of another shape after op used it (its
-    gradient then has the old shape, and no VJP is at fault)."""
-    if np.shape(used) != input.shape:
-        label = f"tensor {input.name!r}" if input.name else "a tensor"
-        raise RuntimeError(
-            f"backward: {label} had shape {np.shape(used)} when {op.name} used it, and has "
-            f"shape {input.shape} now (its .data was replaced); compute the output again "
-            "after changing .data"
-        )
+def _raise_shape_changed(input: Tensor, used: np.ndarray, op: Primitive) -> None:
+    """input's data was replaced by data of another shape after op used it: its gradient
+    has the old shape, and no VJP is at fault."""
+    label = f"tensor {input.name!r}" if input.name else "a tensor"
+    raise RuntimeError(
+        f"backward: {label} had shape {used.shape} when {op.name} used it, and has shape "
+        f"{input.shape} now (its .data was replaced); compute the output again after "
+        "changing .data"
+    )
 
 
 def _as_gradient(gi: Any, input: Tensor, create_graph: bool, op: Primitive, argnum: int) -> Any:

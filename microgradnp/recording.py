@@ -537,27 +537,29 @@ def _keep_arrays(node: Node) -> list[np.ndarray]:
     large: list[np.ndarray] = []
     # (into vals, what VJPs and check_graph read; args keep the caller's array, which graph
     # pictures draw as one box however many ops use it)
+    vals = None  # (built once, and only if an array is copied: this runs for most ops)
     for i, a in enumerate(node.args):  # type: ignore[arg-type]
-        if isinstance(a, np.ndarray):  # (a loop, not comprehensions: this runs for most ops)
+        if isinstance(a, np.ndarray):
             kept = _kept(a, node.ans, large)  # type: ignore[arg-type]
             if kept is not a:
-                vals = list(node.vals)  # type: ignore[arg-type]
+                if vals is None:
+                    vals = list(node.vals)  # type: ignore[arg-type]
                 vals[i] = kept
-                node.vals = tuple(vals)
-    for v in node.kwargs.values():
-        if isinstance(v, np.ndarray):
-            node.kwargs = {k: _kept(x, node.ans, large) for k, x in node.kwargs.items()}  # type: ignore[arg-type]
-            break
+    if vals is not None:
+        node.vals = tuple(vals)
+    if node.kwargs and any(isinstance(v, np.ndarray) for v in node.kwargs.values()):
+        node.kwargs = {k: _kept(x, node.ans, large) for k, x in node.kwargs.items()}  # type: ignore[arg-type]
     return large
 
 
 def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray]) -> Any:
-    """value as a node keeps it (see _keep_arrays); arrays to lock go into `large`."""
+    """value as a node keeps it (see _keep_arrays): a copy, or value itself when it is to
+    be locked (then also put into `large`)."""
     if not isinstance(value, np.ndarray):
         return value
     if (
         value.nbytes > _COPY_LIMIT
-        or ans is value  # (the result is the array, or a view of it: a copy would not do)
+        or value is ans  # (the result is the array, or a view of it: a copy would not do)
         or (ans.base is not None and np.may_share_memory(ans, value))
     ):
         large.append(value)
