@@ -275,8 +275,12 @@ def gradcheck(
     unchanged. The differentiated ones are copied to float64 (this checks the math, not
     float32 rounding) and f receives them as Tensors. Each element x is moved by
     ±eps (or ±|x| / 2**30 where that is larger: huge values); it passes when
-    |reverse - numerical| <= atol + rtol * |numerical|. Costs 2 calls of f per element: for
-    small inputs. Leaves every `.grad` alone.
+    |reverse - numerical| <= atol + rtol * |numerical|. An element that does not is tried
+    again at smaller steps (f curved within eps, an input near a kink) or, where f's own
+    rounding hides the change, at larger ones, and passes if two steps in a row agree; one
+    that rounding still hides fails as "could not be checked", not as wrong. Costs 2 calls
+    of f per element (more for the ones tried again): for small inputs. Leaves every
+    `.grad` alone.
 
     Raises GradcheckError naming each failing input (index and name), its worst element,
     both values and the abs and rel error; a non-finite value (sqrt at 0: reverse mode inf,
@@ -755,8 +759,10 @@ def check_graph(
     VJP, given a random cotangent `g` (from `rng`), must equal the finite-difference
     gradient of sum(g * op(args)) with respect to each argument that requires grad. An
     element x is moved by ±eps (or ±|x| / 2**30 where that is larger: huge values). An
-    element also passes when the VJP's value lies between the one-sided differences (a
-    kink: any subgradient there is a valid convention). Arguments with more than
+    element also passes when the VJP's value lies between the one-sided differences and
+    they stay apart as the step shrinks (a kink: any subgradient there is a valid
+    convention); where they close in (an op curved over the step, log near 0), the VJP must
+    match the central difference at a smaller step. Arguments with more than
     `max_elements` elements are checked on a random sample of that many (None: every element
     is checked).
 
@@ -1542,8 +1548,10 @@ class detect_anomaly(_ModeSwitch):
 
     Forward: an op that turns finite inputs into NaN/Inf (log(0), 0/0, exp overflow), or
     a parameter holding NaN (an update made it so). Backward: a VJP that hands an input a
-    NaN/Inf gradient (saying so when NaN data or constants were among the op's inputs).
-    The error names the op, the shapes, the first bad element and the file:line of your
+    NaN/Inf gradient (saying so when NaN data or constants were among the op's inputs),
+    gradients that overflow only when summed over a tensor's uses, and a non-finite
+    `grad=` given to backward; inside mg.grad, the VJP is named rather than the ops it
+    runs. The error names the op, the shapes, the first bad element and the file:line of your
     code that called the op (ops recorded inside the block remember it). Per thread and
     context, like no_grad.
     It checks every value, so it is slow: for debugging.

@@ -5,7 +5,7 @@ with Adam on a toy dataset with the binary cross-entropy of its logits. It print
 accuracy on the training set and on fresh points, and writes to --out:
 
 - graph.svg: the loss graph of the trained network, with its gradients (or graph.dot and a
-  note when Graphviz's `dot` program is missing);
+  note when Graphviz's `dot` program is missing, or fails);
 - decision_boundary.png: the learned decision boundary (when matplotlib is installed).
 
     python -m microgradnp demo --dataset spirals --epochs 2000 --hidden 32
@@ -201,7 +201,8 @@ def plot_decision_boundary(
 
 
 def _write_graph(loss: Tensor, out: Path) -> str:
-    """Render the loss graph to out/graph.svg, or out/graph.dot when `dot` is missing."""
+    """Render the loss graph to out/graph.svg, or out/graph.dot when `dot` is missing or
+    fails."""
     from .graph import GraphvizNotFoundError, render_graph
 
     try:

@@ -119,7 +119,8 @@ def render_graph(root: Tensor, path: str | Path, **draw_kwargs: Any) -> Path:
     `render_graph(loss, "graph.svg")`.
 
     The format comes from the suffix: .svg, .png, .pdf (these need Graphviz's `dot`; without
-    it GraphvizNotFoundError says how to install it) or .dot / .gv (DOT source, always
+    it GraphvizNotFoundError says how to install it, and a `dot` that fails raises
+    RuntimeError with its exit status and last message) or .dot / .gv (DOT source, always
     works). Missing parent directories are created. Returns the path written.
     """
     if is_tensor(path) and not is_tensor(root):

@@ -151,7 +151,8 @@ def _masked(g: Any, mask: Any, tie: Any = None) -> Any:
 
 @primitive
 def maximum(a: Any, b: Any) -> np.ndarray:
-    """Elementwise maximum; at ties the gradient is split evenly between a and b."""
+    """Elementwise maximum; at ties the gradient is split evenly between a and b (exactly 0
+    for the other, even where an inf or NaN gradient flows in)."""
     return np.maximum(a, b)
 
 
@@ -163,7 +164,8 @@ maximum.defvjp(
 
 @primitive
 def minimum(a: Any, b: Any) -> np.ndarray:
-    """Elementwise minimum; at ties the gradient is split evenly between a and b."""
+    """Elementwise minimum; at ties the gradient is split evenly between a and b (exactly 0
+    for the other, even where an inf or NaN gradient flows in)."""
     return np.minimum(a, b)
 
 
@@ -208,7 +210,8 @@ where.defvjp(
 @primitive
 def clip(x: Any, min: Any = None, max: Any = None) -> np.ndarray:
     """x limited to [min, max] (either may be None). The gradient passes where
-    min <= x <= max; a tensor bound gets the gradient where it is the result."""
+    min <= x <= max (elsewhere it is exactly 0, even for an inf or NaN gradient flowing
+    in); a tensor bound gets the gradient where it is the result."""
     if min is None and max is None:
         return np.array(x, copy=True)
     return np.clip(x, min, max)
@@ -488,7 +491,8 @@ def _sigmoid_vjp(g: Any, ans: Any, x: Any) -> Any:
 
 @primitive
 def relu(x: Any) -> np.ndarray:
-    """max(x, 0); its gradient at 0 is 0."""
+    """max(x, 0); its gradient is exactly 0 for x <= 0 (even for an inf or NaN gradient
+    flowing in)."""
     return np.maximum(x, 0)
 
 

@@ -33,7 +33,9 @@ def save(obj: Mapping[str, Any], path: PathLike) -> Path:
     """Write a state dict {name: array or Tensor} to `path` as an .npz archive; returns the path.
 
     The file is written at exactly `path` (no suffix is added). Arrays must be numeric
-    (bool, integer, floating-point or complex); Tensors are saved as their data.
+    (bool, integer, floating-point or complex); Tensors are saved as their data. Keys are
+    strings that can name an archive entry (no NUL character, valid Unicode), else
+    ValueError.
     """
     if not isinstance(obj, Mapping):
         hint = ""
@@ -106,7 +108,8 @@ def load(path: PathLike) -> dict[str, np.ndarray]:
     """Read a state dict written by `save` (or any .npz of numeric arrays), in saved order.
 
     A file that is not a valid .npz archive, or that holds pickled Python objects (which
-    are never unpickled), raises ValueError.
+    are never unpickled), raises ValueError; for a file PyTorch's torch.save wrote, it
+    says so, and how to convert the weights.
     """
     source = Path(path)
     what = f"load: {str(source)!r}"

@@ -300,7 +300,8 @@ class Tensor:
     @property
     def grad(self) -> np.ndarray | None:
         """The gradient accumulated by backward(): an array of this tensor's shape and dtype,
-        or None. Assignable (None, or an array or Tensor of the same shape and dtype)."""
+        or None. Assignable (None, or an array or Tensor of the same shape and dtype; a copy
+        is stored). A leaf whose requires_grad is turned off before backward gets none."""
         return self._grad
 
     @grad.setter

@@ -38,8 +38,11 @@ def grad(
     """The gradient of scalar-valued `f` with respect to its positional argument(s) `argnums`.
 
     Returns a function of the same arguments giving d f / d args[argnums] (one array of
-    that argument's shape, or a tuple for tuple `argnums`). With `has_aux`, `f` returns
-    `(value, aux)` and the function returns `(gradient, aux)`.
+    that argument's shape, or a tuple for tuple `argnums`; a Tensor recording its graph
+    when the transforms are nested or an argument is a tensor that requires grad). With
+    `has_aux`, `f` returns `(value, aux)` and the function returns `(gradient, aux)`, the
+    tensors in aux as their arrays. Inside f, a NumPy function given a differentiated
+    tensor raises TypeError (NumPy would cut it off the graph): use mg's functions.
     """
     value_and_grad_f = value_and_grad(f, argnums, has_aux=has_aux)
 

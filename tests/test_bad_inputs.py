@@ -13,6 +13,7 @@ implemented)" has no test yet.
 from __future__ import annotations
 
 import builtins
+import os
 import pickle
 import re
 import zipfile
@@ -428,6 +429,17 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: T(3).exp().backward(np.ones(4))
 
 
+@row("w.data = np.ones(3)")
+def _(tmp: Path) -> Iterable[Case]:
+    def reshape_then_backward() -> None:
+        w = T(2)
+        loss = (w * w).sum()
+        w.data = np.ones(3)
+        loss.backward()
+
+    yield reshape_then_backward
+
+
 @row("w.data += 1")
 def _(tmp: Path) -> Iterable[Case]:
     def write_into_saved(write: Callable[[mg.Tensor], None]) -> Call:
@@ -540,6 +552,25 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.grad(lambda x: x.sum())(np.array([1, 2]))
 
 
+@row('mg.grad(f)({"w": w})')
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.grad(lambda d: 0.0)({"w": np.ones(2)})
+    yield lambda: mg.grad(lambda d: 0.0)([np.ones(2), np.ones(3)]), ("argument 0 is a list",)
+
+
+@row("np.exp(x)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: np.exp(T(2))
+    yield lambda: np.sin(mg.tensor([1.0])), ("does not support ufuncs",)
+
+
+@row("mg.grad(lambda x: np.dot(x, x))(x)")
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.grad(lambda x: np.dot(x, x))(np.ones(2))
+    yield lambda: mg.grad(lambda x: mg.sum(np.asarray(x)))(np.ones(2)), ("silently be 0",)
+    yield lambda: mg.grad(lambda x: mg.sum(x) * np.linalg.norm(x))(np.ones(2)), ("grad:",)
+
+
 @row("mg.grad(f, argnums=2)(x)")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.grad(lambda x: x.sum(), argnums=2)(np.ones(2))
@@ -603,6 +634,12 @@ def _(tmp: Path) -> Iterable[Case]:
         x += np.ones(4)
 
     yield add
+
+    def broadcast_up() -> None:
+        y = T(3) * 1.0
+        y += np.ones((2, 3))
+
+    yield broadcast_up, ("the result has shape (2, 3)",)
 
 
 @row("mg.log(x)")
@@ -769,6 +806,13 @@ def _(tmp: Path) -> Iterable[Case]:
 
     cube.defvjp(lambda g, ans, x: 3 * np.dot(x, x) * g)
     yield lambda: mg.grad(mg.grad(cube))(2.0), ("cube:", "np.dot, np.asarray")
+
+    @mg.primitive
+    def square(x: Any) -> Any:
+        return x * x
+
+    square.defvjp(lambda g, ans, x: 2 * float(x) * g)
+    yield lambda: mg.grad(mg.grad(square))(2.0), ("square:", "float() got a Tensor")
     assert mg.grad(cube)(2.0) == 12.0  # a first derivative is NumPy's business, and fine
 
 
@@ -846,6 +890,42 @@ def _(tmp: Path) -> Iterable[Case]:
 @row("mg.draw_graph(np.ones(2))")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.draw_graph(np.ones(2))
+
+
+@row('mg.render_graph("graph.svg", loss)')
+def _(tmp: Path) -> Iterable[Case]:
+    yield lambda: mg.render_graph(tmp / "graph.svg", T(2).sum())  # type: ignore[arg-type]
+    yield lambda: mg.render_graph(T(2).sum(), 3), ("render_graph: path must be a file path",)
+
+
+def _with_path(directory: Path, call: Call) -> Call:
+    """call, run with PATH holding only `directory` (no dot, or a stand-in for it)."""
+
+    def run() -> None:
+        saved = os.environ["PATH"]
+        os.environ["PATH"] = str(directory)
+        try:
+            call()
+        finally:
+            os.environ["PATH"] = saved
+
+    return run
+
+
+@row('mg.render_graph(loss, "graph.svg")')
+def _(tmp: Path) -> Iterable[Case]:
+    (tmp / "empty").mkdir()
+    yield _with_path(tmp / "empty", lambda: mg.render_graph(T(2).sum(), tmp / "g.svg"))
+
+
+@row('mg.render_graph(loss, "graph.png")')
+def _(tmp: Path) -> Iterable[Case]:
+    (tmp / "bin").mkdir()
+    dot = tmp / "bin" / "dot"
+    dot.write_text("#!/bin/sh\necho 'Error: no plugin' >&2\nexit 3\n")
+    dot.chmod(0o755)
+    render = lambda: mg.render_graph(T(2).sum(), tmp / "g.png")  # noqa: E731
+    yield _with_path(tmp / "bin", render), ("exit status 3: Error: no plugin",)
 
 
 @row('mg.render_graph(loss, "graph.xyz")')
