@@ -527,19 +527,21 @@ def is_library_code(module: str) -> bool:
 # less than locking. Larger ones (a whole data set) are locked instead, see SavedLeaves: a
 # copy per step would cost time and memory.
 _COPY_LIMIT = 1 << 20  # bytes
+_KEPT = (np.ndarray, list)  # (a tuple: isinstance with a union of types is slower)
 
 
 def _keep_arrays(node: Node) -> list[np.ndarray]:
-    """Keep the caller's NumPy arrays among node's arguments (and settings) as they are now,
-    for its VJPs: small ones are copied into the node's vals (and kwargs); the large ones,
-    and any the op's result shares memory with (it is a view of them), are returned, to be
-    locked (SavedLeaves decides, under its lock: arrays the caller made read-only stay so)."""
+    """Keep the caller's NumPy arrays (and lists) among node's arguments (and settings) as
+    they are now, for its VJPs: small ones are copied into the node's vals (and kwargs),
+    lists always; the large arrays, and any the op's result shares memory with (it is a
+    view of them), are returned, to be locked (SavedLeaves decides, under its lock: arrays
+    the caller made read-only stay so)."""
     large: list[np.ndarray] = []
     # (into vals, what VJPs and check_graph read; args keep the caller's array, which graph
     # pictures draw as one box however many ops use it)
     vals = None  # (built once, and only if an array is copied: this runs for most ops)
     for i, a in enumerate(node.args):  # type: ignore[arg-type]
-        if isinstance(a, np.ndarray):
+        if isinstance(a, _KEPT):
             kept = _kept(a, node.ans, large)  # type: ignore[arg-type]
             if kept is not a:
                 if vals is None:
@@ -547,14 +549,17 @@ def _keep_arrays(node: Node) -> list[np.ndarray]:
                 vals[i] = kept
     if vals is not None:
         node.vals = tuple(vals)
-    if node.kwargs and any(isinstance(v, np.ndarray) for v in node.kwargs.values()):
+    if node.kwargs and any(isinstance(v, _KEPT) for v in node.kwargs.values()):
         node.kwargs = {k: _kept(x, node.ans, large) for k, x in node.kwargs.items()}  # type: ignore[arg-type]
     return large
 
 
 def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray]) -> Any:
     """value as a node keeps it (see _keep_arrays): a copy, or value itself when it is to
-    be locked (then also put into `large`)."""
+    be locked (then also put into `large`). A list (nested lists of numbers, an axes list)
+    is copied as lists: its items as they are."""
+    if isinstance(value, list):
+        return [_kept(v, ans, large) if isinstance(v, list) else v for v in value]
     if not isinstance(value, np.ndarray):
         return value
     if (

@@ -547,3 +547,19 @@ def test_a_slice_of_a_memory_map_is_protected_through_the_map(tmp_path) -> None:
     loss.backward()
     assert w.grad.item() == _LARGE
     mapped[0] = 5.0
+
+
+def test_a_list_operand_changed_after_the_forward_pass_does_not_change_the_gradient() -> None:
+    layer = mg.nn.Linear(2, 1, rng=0)
+    batch = [[1.0, 2.0], [3.0, 4.0]]
+    loss = layer(batch).sum()
+    batch[0][:] = [0.0, 0.0]  # nested lists, refilled in place
+    batch[1][:] = [0.0, 0.0]
+    loss.backward()
+    assert layer.weight.grad.tolist() == [[4.0, 6.0]]
+    x = mg.tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    axes = [2, 0, 1]
+    y = mg.transpose(x, axes)
+    axes[:] = [1, 2, 0]
+    y.backward(np.ones((4, 2, 3)))
+    assert x.grad.shape == (2, 3, 4) and (x.grad == 1.0).all()
