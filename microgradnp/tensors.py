@@ -727,12 +727,16 @@ class Tensor:
 
     def _reduced(self, name: str, dtype: Any, out: Any) -> Tensor:
         """self in `dtype` for a reduction (NumPy's dtype=); out= is refused."""
+        if isinstance(dtype, bool) or isinstance(out, bool):  # (PyTorch's x.sum(0, True))
+            raise TypeError(f"{name}: keepdims is a keyword: x.{name}(axis, keepdims=True)")
         if out is not None:
             raise TypeError(
                 f"{name}: out= is not supported (an op makes a new tensor); use the result, "
                 f"y = x.{name}(...)"
             )
-        return self if dtype is None else ops.astype(self, dtype)
+        if not _is_dtype(dtype):
+            raise TypeError(f"{name}: dtype must name a dtype (np.float32, ...), got {dtype!r}")
+        return ops.astype(self, dtype)
 
     def maximum(self, other: Any) -> Tensor:
         return ops.maximum(self, other)

@@ -260,3 +260,15 @@ def test_objects_numpy_converts_keep_their_dtype_as_arrays_do() -> None:
 
     assert mg.tensor(Array32()).dtype == np.float32
     assert mg.tensor([1, 2]).dtype == np.float64  # Python lists: float64, as before
+
+
+def test_numpys_reductions_take_the_tensors_own_and_pytorchs_keepdim_habit_is_named() -> None:
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = np.sum(x, axis=0)  # NumPy calls x.sum(axis=0, out=None): a Tensor, graph and all
+    assert isinstance(y, mg.Tensor) and y.requires_grad and y.data.tolist() == [4.0, 6.0]
+    assert np.mean(x, dtype=np.float32).dtype == np.float32
+    for call in (lambda: x.sum(0, True), lambda: x.max(0, True)):
+        with pytest.raises(TypeError, match=r"keepdims is a keyword: x\.(sum|max)\(axis"):
+            call()
+    with pytest.raises(TypeError, match="sum: out= is not supported"):
+        np.sum(x, out=np.empty(()))
