@@ -307,9 +307,10 @@ def _walk(
                     data = p._data
                     if create_graph or type(gi) is not np.ndarray:
                         gi = _as_gradient(gi, p, create_graph, op, i)
+                    used = node.vals[i]  # type: ignore[index]
+                    if used is not data and used.shape != data.shape:  # (.data replaced)
+                        _raise_shape_changed(p, used, op)
                     if gi.shape != data.shape:
-                        if node.vals[i].shape != data.shape:  # type: ignore[index]
-                            _raise_shape_changed(p, node.vals[i], op)  # type: ignore[index]
                         gi = unbroadcast(gi, data.shape, op, i)
                     if gi.dtype is not data.dtype and gi.dtype != data.dtype:  # (`is`: fast)
                         _check_real(gi, op, i)

@@ -517,13 +517,17 @@ def _op_label(node: Node) -> str:
     name = node.op.name
     if node.args is None:
         return name
+    # (settings as the op ran with them: a list or array of the caller's was copied into
+    # vals; args keep the caller's object, which may have changed since)
+    vals = node.vals if node.vals is not None else node.args
     if node.op is ops.getitem and len(node.args) == 2:
-        return f"{name}[{_format_index(node.args[1])}]"
+        return f"{name}[{_format_index(vals[1])}]"
     positional, defaults = _parameters(node.op.fun)
     settings = []
-    for i, arg in enumerate(node.args):
+    for i, (arg, value) in enumerate(zip(node.args, vals, strict=True)):
         if _is_graph_input(node, i, arg):
             continue
+        arg = value
         if i < len(positional):  # a named parameter (not one of *args)
             if not _equals_default(arg, defaults.get(positional[i], _NO_DEFAULT)):
                 settings.append(f"{positional[i]}={_format_setting(arg)}")

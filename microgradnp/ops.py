@@ -803,11 +803,22 @@ def _concatenate_vjp(g: Any, ans: Any, *arrays: Any, axis: int = 0) -> tuple[Any
 def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
     """Join tensors along an existing axis (None: flattened, one after another, as NumPy)."""
     _check_sequence("concatenate", tensors)
+    # (lists read as arrays now: the VJP reads their shapes in backward, and the caller may
+    # change a list before that; _concatenate saves no inputs)
+    tensors = tuple(_array_if_list(t) for t in tensors)
     if axis is None:
-        tensors = tuple(tensors)  # (a generator is read twice here)
         _check_numbers("concatenate", tensors)  # (before reshape sees them)
         return _concatenate(*(reshape(t, (-1,)) for t in tensors), axis=0)
     return _concatenate(*tensors, axis=axis)
+
+
+def _array_if_list(item: Any) -> Any:
+    if isinstance(item, list):
+        try:
+            return np.array(item)
+        except (ValueError, TypeError):  # (ragged: the checks say so)
+            return item
+    return item
 
 
 def _check_sequence(name: str, tensors: Any) -> None:

@@ -378,6 +378,15 @@ def _make_writeable(data: np.ndarray) -> bool:
 _WAITING_VIEWS: dict[int, list[np.ndarray]] = {}
 
 
+def _release_waiting(array: np.ndarray) -> None:
+    """Unlock the views that waited for `array` (now writeable), and theirs in turn."""
+    waiting = _WAITING_VIEWS.pop(id(array), None)
+    while waiting:
+        view = waiting.pop()
+        if _make_writeable(view):
+            waiting.extend(_WAITING_VIEWS.pop(id(view), ()))
+
+
 class SavedLeaves:
     """The leaf tensors and the caller's arrays an op saved for its VJP, kept from changing
     until backward is done.
@@ -431,6 +440,7 @@ class SavedLeaves:
         _arrays: Any = _LOCKED_ARRAYS,
         _waiting: Any = _WAITING_VIEWS,
         _writeable: Any = _make_writeable,
+        _release_waiting: Any = _release_waiting,
     ) -> None:
         # backward() freed the node, or the graph went
         with _locks:
@@ -438,7 +448,8 @@ class SavedLeaves:
                 t._saved -= 1
                 if t._saved == 0 and t._locked is not None:
                     for data in t._locked:  # (arrays this lock made read-only, not the user's)
-                        _writeable(data)
+                        if _writeable(data):
+                            _release_waiting(data)
                     t._locked = None
             for array in self.arrays:
                 key = id(array)  # (alive: self.arrays holds it)
@@ -447,10 +458,10 @@ class SavedLeaves:
                     _arrays[key] = left
                     continue
                 del _arrays[key]
-                if not _writeable(array) and id(array.base) in _arrays:
+                if _writeable(array):
+                    _release_waiting(array)
+                elif id(array.base) in _arrays:  # (its owner is still locked: wait for it)
                     _waiting.setdefault(id(array.base), []).append(array)
-                for view in _waiting.pop(key, ()):  # (views of this array that waited for it)
-                    _writeable(view)
 
     def check(self, op: Primitive) -> None:
         """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""
@@ -527,7 +538,7 @@ def is_library_code(module: str) -> bool:
 # less than locking. Larger ones (a whole data set) are locked instead, see SavedLeaves: a
 # copy per step would cost time and memory.
 _COPY_LIMIT = 1 << 20  # bytes
-_KEPT = (np.ndarray, list)  # (a tuple: isinstance with a union of types is slower)
+_KEPT = (np.ndarray, list, tuple)  # (a tuple: isinstance with a union is slower)
 
 
 def _keep_arrays(node: Node) -> list[np.ndarray]:
@@ -556,10 +567,18 @@ def _keep_arrays(node: Node) -> list[np.ndarray]:
 
 def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray]) -> Any:
     """value as a node keeps it (see _keep_arrays): a copy, or value itself when it is to
-    be locked (then also put into `large`). A list (nested lists of numbers, an axes list)
-    is copied as lists: its items as they are."""
-    if isinstance(value, list):
-        return [_kept(v, ans, large) if isinstance(v, list) else v for v in value]
+    be locked (then also put into `large`). A list is copied, nested lists of numbers as one
+    array; the arrays in a list or tuple are kept as arrays are."""
+    if isinstance(value, list | tuple):
+        if isinstance(value, list) and value and isinstance(value[0], list):
+            # (nested numbers: one array, at C speed; NumPy reads such a list as one too)
+            array = np.array(value)
+            if array.dtype.kind in "biuf":
+                return array
+        items = [_kept(v, ans, large) if isinstance(v, _KEPT) else v for v in value]
+        if isinstance(value, list) or any(a is not b for a, b in zip(items, value, strict=True)):
+            return items if isinstance(value, list) else tuple(items)
+        return value  # (a tuple of numbers: it cannot change)
     if not isinstance(value, np.ndarray):
         return value
     if (

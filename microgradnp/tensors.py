@@ -727,7 +727,9 @@ class Tensor:
 
     def _reduced(self, name: str, dtype: Any, out: Any) -> Tensor:
         """self in `dtype` for a reduction (NumPy's dtype=); out= is refused."""
-        if isinstance(dtype, bool) or isinstance(out, bool):  # (PyTorch's x.sum(0, True))
+        if isinstance(dtype, bool | np.bool_) or isinstance(
+            out, bool | np.bool_
+        ):  # (x.sum(0, True))
             raise TypeError(f"{name}: keepdims is a keyword: x.{name}(axis, keepdims=True)")
         if out is not None:
             raise TypeError(

@@ -563,3 +563,52 @@ def test_a_list_operand_changed_after_the_forward_pass_does_not_change_the_gradi
     axes[:] = [1, 2, 0]
     y.backward(np.ones((4, 2, 3)))
     assert x.grad.shape == (2, 3, 4) and (x.grad == 1.0).all()
+
+
+def test_lists_and_tuples_holding_arrays_and_a_list_to_concatenate_are_kept_too() -> None:
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    a, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    y = (x * [a, b]).sum() + (x * (a, b)).sum()
+    a[:] = 100.0  # refilled before backward
+    y.backward()
+    assert x.grad.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+    z = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    items = [10.0, 20.0]
+    joined = mg.concatenate([items, z])
+    items.pop()
+    joined.backward(np.arange(5.0))
+    assert z.grad.tolist() == [2.0, 3.0, 4.0]
+    rows, cols = np.array([0, 1]), np.array([1, 0])
+    picked = x[rows, cols]  # (an index tuple of arrays)
+    rows[:] = 0
+    x.grad = None
+    picked.sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
+def test_graph_labels_show_the_settings_the_op_ran_with() -> None:
+    x = mg.tensor(np.arange(6.0), requires_grad=True)
+    shape = [3, 2]
+    y = mg.reshape(x, shape) * 1.0
+    shape[:] = [2, 3]
+    assert "reshape(shape=[3, 2])" in mg.format_graph(y)
+
+
+def test_data_of_a_broadcast_shape_between_forward_and_backward_is_named_too() -> None:
+    w = mg.tensor([1.0], requires_grad=True, name="w")
+    y = (w * np.arange(3.0)).sum()
+    w.data = np.zeros(3)  # the old shape's gradient, [3], broadcast, would fit the new one
+    with pytest.raises(RuntimeError, match=r"tensor 'w' had shape \(1,\) when mul used it"):
+        y.backward()
+
+
+def test_a_chain_of_views_shared_by_two_graphs_ends_writeable(tmp_path) -> None:
+    shape = (2 * _LARGE, 1)
+    mapped = np.memmap(tmp_path / "data.bin", dtype=np.float64, mode="w+", shape=shape)
+    middle = mapped[: 2 * _LARGE - 1]  # a memmap whose base is a memmap
+    inner = np.asarray(middle)  # an ndarray whose base is that one
+    w = mg.tensor([[1.0]], requires_grad=True)
+    through_inner, through_middle = (inner @ w).sum(), (middle @ w).sum()
+    through_inner.backward()  # inner's last node went; middle is still locked
+    through_middle.backward()
+    assert mapped.flags.writeable and middle.flags.writeable and inner.flags.writeable
