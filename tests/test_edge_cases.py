@@ -476,3 +476,13 @@ def test_float32_end_to_end_with_modules_adam_and_transforms() -> None:
 def test_an_integer_result_never_requires_grad() -> None:
     x = mg.tensor([1.5, 2.5], requires_grad=True)
     assert not x.astype(np.int64).requires_grad
+
+
+def test_a_nan_input_to_the_ops_that_compare_gets_no_gradient_as_documented() -> None:
+    x = mg.tensor([np.nan, 1.0], requires_grad=True)
+    c = mg.tensor([0.0, 0.0], requires_grad=True)
+    for y in (mg.relu(x), mg.maximum(x, c), mg.minimum(x, c + 5.0), mg.clip(x, 0.0, 2.0)):
+        x.grad = c.grad = None
+        y.sum().backward()
+        assert np.isnan(y.data[0]) and x.grad.tolist() == [0.0, 1.0]
+        assert c.grad is None or c.grad[0] == 0.0

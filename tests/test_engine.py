@@ -600,3 +600,12 @@ def test_data_of_another_shape_between_forward_and_backward_is_named_not_the_vjp
     W.data = np.zeros(4)
     with pytest.raises(RuntimeError, match=r"tensor 'W' had shape \(3,\) when mul used it"):
         y.backward()
+
+
+def test_a_backward_that_raises_leaves_the_gradients_summed_so_far_as_documented() -> None:
+    a = mg.tensor([0.0], requires_grad=True)
+    b = mg.tensor([3.0], requires_grad=True)
+    loss = mg.sqrt(a).sum() + (b * b).sum()
+    with mg.detect_anomaly(), pytest.raises(FloatingPointError), np.errstate(divide="ignore"):
+        loss.backward()
+    assert b.grad.tolist() == [6.0] and a.grad is None  # (design.md: "An error stops...")
