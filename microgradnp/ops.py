@@ -813,7 +813,7 @@ def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
 
 
 def _array_if_list(item: Any) -> Any:
-    if isinstance(item, list):
+    if isinstance(item, list | tuple):
         try:
             return np.array(item)
         except (ValueError, TypeError):  # (ragged: the checks say so)

@@ -349,7 +349,7 @@ def sequence_number() -> int:
 _LOCKS = threading.RLock()
 
 
-# The caller's arrays that saving nodes made read-only, by id: how many nodes save each.
+# The arrays that saving nodes made read-only, by id: how many nodes save each.
 _LOCKED_ARRAYS: dict[int, int] = {}
 
 
@@ -373,8 +373,8 @@ def _make_writeable(data: np.ndarray) -> bool:
     return True
 
 
-# The caller's views that could not be unlocked when their last saving node went, as their
-# owner was still locked: by id of that owner, unlocked with it.
+# The views whose last saving node went while an array they view was still locked (NumPy
+# would refuse to make them writeable): by id of that array, unlocked with it.
 _WAITING_VIEWS: dict[int, list[np.ndarray]] = {}
 
 
@@ -413,15 +413,15 @@ class SavedLeaves:
     def __init__(self, tensors: list[Tensor], arrays: list[np.ndarray]) -> None:
         self.tensors = tensors
         self.versions = [t._version for t in tensors]
-        self.arrays: list[np.ndarray] = []  # the caller's arrays (and owners) locked for us
+        # The arrays this node keeps read-only: the leaves' and the caller's large ones, and
+        # the arrays their memory comes from, counted per array (in _LOCKED_ARRAYS) however
+        # they are reached: two tensors sharing an array (w.detach()), a leaf's array also
+        # passed raw (w.data), a view of it.
+        self.arrays: list[np.ndarray] = []
         with _LOCKS:
             for t in tensors:
                 t._saved += 1
-                for array in _with_owner(t._data):
-                    if array.flags.writeable:
-                        array.setflags(write=False)
-                        t._locked = [array] if t._locked is None else [*t._locked, array]
-            for given in arrays:
+            for given in [*(t._data for t in tensors), *arrays]:
                 for array in _with_owner(given):
                     key = id(array)
                     if key in _LOCKED_ARRAYS:
@@ -446,11 +446,6 @@ class SavedLeaves:
         with _locks:
             for t in self.tensors:
                 t._saved -= 1
-                if t._saved == 0 and t._locked is not None:
-                    for data in t._locked:  # (arrays this lock made read-only, not the user's)
-                        if _writeable(data):
-                            _release_waiting(data)
-                    t._locked = None
             for array in self.arrays:
                 key = id(array)  # (alive: self.arrays holds it)
                 left = _arrays[key] - 1
@@ -458,10 +453,13 @@ class SavedLeaves:
                     _arrays[key] = left
                     continue
                 del _arrays[key]
-                if _writeable(array):
+                owner = array.base
+                while isinstance(owner, np.ndarray) and id(owner) not in _arrays:
+                    owner = owner.base
+                if isinstance(owner, np.ndarray):  # (an array it views is still locked)
+                    _waiting.setdefault(id(owner), []).append(array)
+                elif _writeable(array):
                     _release_waiting(array)
-                elif id(array.base) in _arrays:  # (its owner is still locked: wait for it)
-                    _waiting.setdefault(id(array.base), []).append(array)
 
     def check(self, op: Primitive) -> None:
         """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""
@@ -541,19 +539,20 @@ _COPY_LIMIT = 1 << 20  # bytes
 _KEPT = (np.ndarray, list, tuple)  # (a tuple: isinstance with a union is slower)
 
 
-def _keep_arrays(node: Node) -> list[np.ndarray]:
+def _keep_arrays(node: Node, *, arrays: bool = True) -> list[np.ndarray]:
     """Keep the caller's NumPy arrays (and lists) among node's arguments (and settings) as
     they are now, for its VJPs: small ones are copied into the node's vals (and kwargs),
     lists always; the large arrays, and any the op's result shares memory with (it is a
     view of them), are returned, to be locked (SavedLeaves decides, under its lock: arrays
-    the caller made read-only stay so)."""
+    the caller made read-only stay so). With `arrays=False` (an op that saves no values,
+    only shapes), only lists are copied: an array's shape cannot change."""
     large: list[np.ndarray] = []
     # (into vals, what VJPs and check_graph read; args keep the caller's array, which graph
     # pictures draw as one box however many ops use it)
     vals = None  # (built once, and only if an array is copied: this runs for most ops)
     for i, a in enumerate(node.args):  # type: ignore[arg-type]
         if isinstance(a, _KEPT):
-            kept = _kept(a, node.ans, large)  # type: ignore[arg-type]
+            kept = _kept(a, node.ans, large, arrays)  # type: ignore[arg-type]
             if kept is not a:
                 if vals is None:
                     vals = list(node.vals)  # type: ignore[arg-type]
@@ -561,11 +560,11 @@ def _keep_arrays(node: Node) -> list[np.ndarray]:
     if vals is not None:
         node.vals = tuple(vals)
     if node.kwargs and any(isinstance(v, _KEPT) for v in node.kwargs.values()):
-        node.kwargs = {k: _kept(x, node.ans, large) for k, x in node.kwargs.items()}  # type: ignore[arg-type]
+        node.kwargs = {k: _kept(x, node.ans, large, arrays) for k, x in node.kwargs.items()}  # type: ignore[arg-type]
     return large
 
 
-def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray]) -> Any:
+def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray], arrays: bool = True) -> Any:
     """value as a node keeps it (see _keep_arrays): a copy, or value itself when it is to
     be locked (then also put into `large`). A list is copied, nested lists of numbers as one
     array; the arrays in a list or tuple are kept as arrays are."""
@@ -575,11 +574,11 @@ def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray]) -> Any:
             array = np.array(value)
             if array.dtype.kind in "biuf":
                 return array
-        items = [_kept(v, ans, large) if isinstance(v, _KEPT) else v for v in value]
+        items = [_kept(v, ans, large, arrays) if isinstance(v, _KEPT) else v for v in value]
         if isinstance(value, list) or any(a is not b for a, b in zip(items, value, strict=True)):
             return items if isinstance(value, list) else tuple(items)
         return value  # (a tuple of numbers: it cannot change)
-    if not isinstance(value, np.ndarray):
+    if not isinstance(value, np.ndarray) or not arrays:
         return value
     if (
         value.nbytes > _COPY_LIMIT
@@ -730,12 +729,13 @@ class Primitive:
             out._node = node = Node(
                 self, args, tuple(vals), ans, kwargs, tuple(parents), mode.scope
             )
-            if self.saves_inputs:
-                # (the caller's arrays among the arguments: the VJPs read them too; none
-                # where every argument is a tensor that requires grad, the common case)
-                large = _keep_arrays(node) if len(parents) < len(args) or kwargs else []
-                if leaves is not None or large:
-                    node.saved = SavedLeaves(leaves or [], large)
+            large: list[np.ndarray] = []
+            if len(parents) < len(args) or kwargs:  # (else every argument is a tensor)
+                # the caller's arrays and lists, as the VJPs will read them (an op that
+                # saves no values reads only shapes: only its lists are copied)
+                large = _keep_arrays(node, arrays=self.saves_inputs)
+            if self.saves_inputs and (leaves is not None or large):
+                node.saved = SavedLeaves(leaves or [], large)
             # A computed value may be read by its own VJP (as `ans`) or by those of the ops
             # that use it: read-only for good, so that nothing changes it under the graph
             # (microgradnp's in-place operators give the tensor a new array instead; see

@@ -176,8 +176,7 @@ class Tensor:
         "_node",
         "_retain_grad",
         "_version",  # counts microgradnp's in-place changes (see recording.SavedLeaves)
-        "_saved",  # how many live nodes saved this leaf
-        "_locked",  # arrays of this leaf made read-only while saved (None: none)
+        "_saved",  # how many live nodes saved this leaf (recording.SavedLeaves)
         "__weakref__",
     )
     # NumPy defers to Tensor's reflected operators, so `ndarray + Tensor` is a Tensor.
@@ -187,7 +186,6 @@ class Tensor:
     _grad: np.ndarray | None
     _name: str | None
     _node: Node | None
-    _locked: list[np.ndarray] | None
 
     def __init__(
         self, data: Any, requires_grad: bool = False, name: str | None = None, *, dtype: Any = None
@@ -205,7 +203,6 @@ class Tensor:
         self._retain_grad = False
         self._requires_grad = False
         self._version = self._saved = 0
-        self._locked = None
         if requires_grad:
             self.requires_grad = True
 
@@ -220,7 +217,6 @@ class Tensor:
         t._node = None
         t._retain_grad = False
         t._version = t._saved = 0
-        t._locked = None
         return t
 
     # ------------------------------------------------------------ attributes
@@ -278,11 +274,13 @@ class Tensor:
         not copied, as when PyTorch pickles one), saved by no graph, so without locks."""
         state = {slot: getattr(self, slot) for slot in _STATE}
         state["_node"], state["_retain_grad"] = None, False
-        state["_saved"], state["_locked"] = 0, None
+        state["_saved"] = 0
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for slot, value in state.items():
+            if slot == "_locked":  # (a slot of older versions, always None in a pickle)
+                continue
             # ("data": the slot's name in pickles made before it became a checked property)
             object.__setattr__(self, "_data" if slot == "data" else slot, value)
 
