@@ -441,6 +441,7 @@ class SavedLeaves:
         _waiting: Any = _WAITING_VIEWS,
         _writeable: Any = _make_writeable,
         _release_waiting: Any = _release_waiting,
+        _ndarray: Any = np.ndarray,
     ) -> None:
         # backward() freed the node, or the graph went
         with _locks:
@@ -454,9 +455,9 @@ class SavedLeaves:
                     continue
                 del _arrays[key]
                 owner = array.base
-                while isinstance(owner, np.ndarray) and id(owner) not in _arrays:
+                while isinstance(owner, _ndarray) and id(owner) not in _arrays:
                     owner = owner.base
-                if isinstance(owner, np.ndarray):  # (an array it views is still locked)
+                if isinstance(owner, _ndarray):  # (an array it views is still locked)
                     _waiting.setdefault(id(owner), []).append(array)
                 elif _writeable(array):
                     _release_waiting(array)
@@ -537,6 +538,7 @@ def is_library_code(module: str) -> bool:
 # copy per step would cost time and memory.
 _COPY_LIMIT = 1 << 20  # bytes
 _KEPT = (np.ndarray, list, tuple)  # (a tuple: isinstance with a union is slower)
+_SEQUENCES = (list, tuple)
 
 
 def _keep_arrays(node: Node, *, arrays: bool = True) -> list[np.ndarray]:
@@ -562,6 +564,13 @@ def _keep_arrays(node: Node, *, arrays: bool = True) -> list[np.ndarray]:
     if node.kwargs and any(isinstance(v, _KEPT) for v in node.kwargs.values()):
         node.kwargs = {k: _kept(x, node.ans, large, arrays) for k, x in node.kwargs.items()}  # type: ignore[arg-type]
     return large
+
+
+def _has_list(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    for a in args:  # (a loop, not any(...): this runs for most ops that save no values)
+        if isinstance(a, _SEQUENCES):
+            return True
+    return bool(kwargs) and any(isinstance(v, _SEQUENCES) for v in kwargs.values())
 
 
 def _kept(value: Any, ans: np.ndarray, large: list[np.ndarray], arrays: bool = True) -> Any:
@@ -733,7 +742,10 @@ class Primitive:
             if len(parents) < len(args) or kwargs:  # (else every argument is a tensor)
                 # the caller's arrays and lists, as the VJPs will read them (an op that
                 # saves no values reads only shapes: only its lists are copied)
-                large = _keep_arrays(node, arrays=self.saves_inputs)
+                if self.saves_inputs:
+                    large = _keep_arrays(node)
+                elif _has_list(args, kwargs):
+                    _keep_arrays(node, arrays=False)
             if self.saves_inputs and (leaves is not None or large):
                 node.saved = SavedLeaves(leaves or [], large)
             # A computed value may be read by its own VJP (as `ans`) or by those of the ops

@@ -154,9 +154,16 @@ _PYTORCH_NAMES = {
 
 def _writeable(data: np.ndarray) -> bool:
     """Whether data can be written into: writeable itself, and not a view of an array that
-    is read-only (one a graph saved, locked after the view was taken)."""
+    is read-only (one a graph saved, locked after the view was taken), along the whole
+    chain of arrays it views (subclass views, as memmap slices, are not collapsed)."""
+    if not data.flags.writeable:
+        return False
     base = data.base
-    return data.flags.writeable and not (isinstance(base, np.ndarray) and not base.flags.writeable)
+    while isinstance(base, np.ndarray):
+        if not base.flags.writeable:
+            return False
+        base = base.base
+    return True
 
 
 class Tensor:

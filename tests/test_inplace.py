@@ -662,3 +662,18 @@ def test_views_of_a_leafs_array_and_of_subclass_views_end_writeable() -> None:
     by_slice, by_owner = (s * R).sum(), (s * X).sum()
     del by_slice, by_owner
     assert R.flags.writeable and X.flags.writeable
+
+
+def test_an_update_through_a_chain_of_views_does_not_write_into_a_saved_array(tmp_path) -> None:
+    mapped = np.memmap(tmp_path / "m.bin", dtype=np.float64, mode="w+", shape=(6,))
+    mapped[:] = np.arange(6.0)
+    c = mg.tensor(np.zeros(1))
+    c.data = mapped
+    c.requires_grad = True
+    t = mg.tensor(np.zeros(1))
+    t.data = mapped[1:]  # a memmap viewing the memmap c holds
+    loss = (c * c).sum()
+    with mg.no_grad():
+        t += 1.0  # c is saved by the graph: t gets a new array instead of writing through
+    loss.backward()
+    assert c.grad.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
