@@ -29,6 +29,7 @@ from .recording import (
     is_library_code,
     is_tensor,
     primitive,
+    type_and_dtype,
     values_of,
 )
 
@@ -186,18 +187,9 @@ def where(condition: Any, a: Any, b: Any) -> np.ndarray:
     if c.dtype.kind not in "biuf":
         raise TypeError(
             "where: the condition must hold booleans (or real numbers, true where nonzero), "
-            f"got {_described(condition, c)}; e.g. mg.where(x > 0, a, b)"
+            f"got {type_and_dtype(condition, c)}; e.g. mg.where(x > 0, a, b)"
         )
     return np.where(c, a, b)
-
-
-def _described(value: Any, array: np.ndarray) -> str:
-    """How an error message names a value that should have been numbers: its type, and for
-    an array or a list the dtype NumPy gives it ("str", "ndarray of dtype <U1")."""
-    name = type(value).__name__
-    return (
-        f"{name} of dtype {array.dtype}" if isinstance(value, np.ndarray | list | tuple) else name
-    )
 
 
 where.defvjp(
@@ -463,7 +455,7 @@ def sigmoid(x: Any) -> np.ndarray:
         if x.dtype.kind not in "biu":
             raise TypeError(
                 "expected real numbers (floating-point, integer or boolean), got "
-                f"{_described(given, x)}; pass a tensor, an array or numbers"
+                f"{type_and_dtype(given, x)}; pass a tensor, an array or numbers"
             )
         x = x.astype(np.float64)
     out = np.negative(x, out=np.empty_like(x))  # one array, every step in place (0-d too)
@@ -778,7 +770,7 @@ def _check_numbers(name: str, items: Sequence[Any]) -> None:
             raise ValueError(f"{name}: item {i} is not an array: {err}") from None
         if array.dtype.kind not in "biuf":
             raise TypeError(
-                f"{name}: item {i} ({_described(item, array)}) is not an array of real "
+                f"{name}: item {i} ({type_and_dtype(item, array)}) is not an array of real "
                 f"numbers; join tensors, arrays or numbers, e.g. mg.{name}([a, b])"
             )
 
@@ -803,22 +795,11 @@ def _concatenate_vjp(g: Any, ans: Any, *arrays: Any, axis: int = 0) -> tuple[Any
 def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
     """Join tensors along an existing axis (None: flattened, one after another, as NumPy)."""
     _check_sequence("concatenate", tensors)
-    # (lists read as arrays now: the VJP reads their shapes in backward, and the caller may
-    # change a list before that; _concatenate saves no inputs)
-    tensors = tuple(_array_if_list(t) for t in tensors)
     if axis is None:
+        tensors = tuple(tensors)  # (a generator is read twice here)
         _check_numbers("concatenate", tensors)  # (before reshape sees them)
         return _concatenate(*(reshape(t, (-1,)) for t in tensors), axis=0)
     return _concatenate(*tensors, axis=axis)
-
-
-def _array_if_list(item: Any) -> Any:
-    if isinstance(item, list | tuple):
-        try:
-            return np.array(item)
-        except (ValueError, TypeError):  # (ragged: the checks say so)
-            return item
-    return item
 
 
 def _check_sequence(name: str, tensors: Any) -> None:

@@ -809,7 +809,11 @@ def _check_settings(
     for key, value in kwargs.items():
         if not isinstance(value, _Tensor):
             continue
-        position = _input_position(op, key, value._requires_grad)
+        try:
+            params = list(inspect.signature(op.fun).parameters.values())
+        except (TypeError, ValueError):  # (no signature to read: no input can be named)
+            params = []
+        position = _input_position(op, params, key, value._requires_grad)
         if position is None:
             raise TypeError(
                 f"{op.name}: got a Tensor for the setting {key}=; keyword arguments are "
@@ -817,7 +821,6 @@ def _check_settings(
             )
         if position < len(args):
             raise TypeError(f"{op.name}: got multiple values for argument {key!r}")
-        params = list(inspect.signature(op.fun).parameters.values())
         rest = dict(kwargs)
         moved = list(args)
         for p in params[len(args) : position + 1]:
@@ -831,15 +834,14 @@ def _check_settings(
     return None
 
 
-def _input_position(op: Primitive, name: str, requires_grad: bool) -> int | None:
-    """The position of op's parameter `name` if it is an input: one that may be given by
-    keyword or position, with a VJP of its own (defvjp with one VJP per argument). With
-    one VJP for all arguments, which says nothing of which are inputs, only a Tensor that
-    requires grad makes it one (a constant Tensor stays a setting: sum(x, axis=t))."""
-    try:
-        params = list(inspect.signature(op.fun).parameters.values())
-    except (TypeError, ValueError):  # (no signature to read)
-        return None
+def _input_position(
+    op: Primitive, params: list[inspect.Parameter], name: str, requires_grad: bool
+) -> int | None:
+    """The position of op's parameter `name` (among `params`, its function's) if it is an
+    input: one that may be given by keyword or position, with a VJP of its own (defvjp
+    with one VJP per argument). With one VJP for all arguments, which says nothing of which
+    are inputs, only a Tensor that requires grad makes it one (a constant Tensor stays a
+    setting: sum(x, axis=t))."""
     for i, p in enumerate(params):
         if p.name == name and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
             if op.vjps is not None:
@@ -848,15 +850,20 @@ def _input_position(op: Primitive, name: str, requires_grad: bool) -> int | None
     return None
 
 
+def type_and_dtype(value: Any, array: np.ndarray | None = None) -> str:
+    """How an error message names a value that should have been numbers: its type, and for
+    an array, a NumPy number or a list, the dtype NumPy gives it ("str", "ndarray of dtype
+    <U1"). `array`: that value as an array, if already made."""
+    name = type(value).__name__
+    if not isinstance(value, np.ndarray | np.generic | list | tuple):
+        return name
+    return f"{name} of dtype {(np.asarray(value) if array is None else array).dtype}"
+
+
 def _not_numbers(op: Primitive, result: Any, ans: np.ndarray, vals: Any) -> str:
     """Why an op's forward result cannot be a Tensor."""
     if is_library_code(getattr(op.fun, "__module__", None) or ""):  # (a built-in op)
-        given = ", ".join(
-            f"{type(v).__name__} of dtype {np.asarray(v).dtype}"
-            if isinstance(v, np.ndarray | np.generic | list)
-            else type(v).__name__
-            for v in vals
-        )
+        given = ", ".join(map(type_and_dtype, vals))
         return (
             f"{op.name}: its inputs must be real numbers (tensors, arrays or Python numbers), "
             f"got {given}"

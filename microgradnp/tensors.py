@@ -62,16 +62,6 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-def _index_copy(index: Any) -> Any:
-    """An index with copies of its arrays and lists: getitem's VJP reads them in backward,
-    after the caller may have changed them (a mask updated in place for the next step)."""
-    if isinstance(index, tuple):
-        return tuple(_index_copy(part) for part in index)
-    if isinstance(index, np.ndarray | list):
-        return index.copy()
-    return index
-
-
 def _is_dtype(value: Any) -> bool:
     """Whether value names a dtype (np.float32, "float32", np.dtype(...), float)."""
     try:
@@ -550,10 +540,9 @@ class Tensor:
         return ops.abs(self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        index = ops._as_index(index)
-        if self._requires_grad and current_mode().grad_enabled:  # (recorded: the VJP reads it)
-            index = _index_copy(index)
-        return ops.getitem(self, index)
+        # (the index as the op runs with it: a recorded getitem keeps its arrays and lists,
+        # as every op keeps the caller's arrays, see recording._keep_arrays)
+        return ops.getitem(self, ops._as_index(index))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.equal(self, other)
