@@ -153,7 +153,12 @@ def render_graph(root: Tensor, path: str | Path, **draw_kwargs: Any) -> Path:
         if shutil.which("dot") is None:
             raise missing
         try:
-            data = picture.pipe(format=suffix[1:], quiet=True)
+            # graphviz.pipe hands dot the whole source at once (subprocess.run), so a dot that
+            # exits before reading it all fails with its status; Digraph.pipe writes it line
+            # by line and raises BrokenPipeError instead.
+            data = graphviz.pipe(
+                picture.engine, suffix[1:], picture.source.encode("utf-8"), quiet=True
+            )
         except graphviz.ExecutableNotFound as err:
             raise missing from err
         except subprocess.CalledProcessError as err:  # (dot is there, but broken)
@@ -896,6 +901,11 @@ class _Picture(graphviz.Digraph):  # type: ignore[misc]
             return super()._repr_mimebundle_(include, exclude, **kwargs)
         except graphviz.ExecutableNotFound:
             return {"text/plain": _INSTALL_HINT}
+        except (subprocess.CalledProcessError, BrokenPipeError):  # (dot is there, but broken)
+            return {
+                "text/plain": "Graphviz's dot failed to draw this graph; check the Graphviz "
+                "installation (dot -V), or look at the DOT source: picture.source"
+            }
 
 
 def _picture(graph: _Graph, style: _Style, *, rankdir: str, legend: bool) -> _Picture:

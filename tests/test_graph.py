@@ -354,10 +354,32 @@ def test_when_graphviz_cannot_run_dot_rendering_raises_the_install_hint(
     def missing(*args, **kwargs):
         raise graphviz.ExecutableNotFound(["dot"])
 
-    monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
+    monkeypatch.setattr(graphviz, "pipe", missing)
     loss, _ = tutorial_network()
     with pytest.raises(GraphvizNotFoundError, match="brew install graphviz"):
         render_graph(loss, tmp_path / "graph.png")
+
+
+def test_a_dot_that_exits_before_reading_the_source_is_named_not_a_broken_pipe(
+    monkeypatch, tmp_path
+) -> None:
+    # A source far bigger than a pipe's buffer: writing it to a dot that has already exited
+    # is sure to hit the closed pipe.
+    (tmp_path / "bin").mkdir()
+    dot = tmp_path / "bin" / "dot"
+    dot.write_text("#!/bin/sh\necho 'Error: no plugin' >&2\nexit 4\n")
+    dot.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    y = mg.tensor(np.ones(3), requires_grad=True)
+    for _ in range(450):
+        y = y * 1.0001
+    assert len(draw_graph(y.sum()).source) > 3 * 65536
+    with pytest.raises(RuntimeError, match="exit status 4: Error: no plugin"):
+        render_graph(y.sum(), tmp_path / "graph.png")
+    assert not (tmp_path / "graph.png").exists()
+    for root in (y.sum(), (y[:1] * 2).sum()):  # Jupyter: a note, not a traceback
+        bundle = draw_graph(root, max_nodes=None)._repr_mimebundle_()
+        assert "dot failed to draw this graph" in bundle["text/plain"]
 
 
 # ---------------------------------------------------------------- determinism, snapshot
