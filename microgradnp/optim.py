@@ -14,7 +14,7 @@ leaves), and skips parameters whose `.grad` is None. Hyperparameters are plain a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,8 @@ def _check(
 
 class Optimizer:
     """Holds the parameters and their per-parameter state; subclasses define `step()`."""
+
+    _state_names: tuple[str, ...] = ()  # what `self.state[i]` holds once p_i has had a step
 
     def __init__(self, params: Iterable[Tensor]) -> None:
         where = type(self).__name__
@@ -97,12 +99,110 @@ class Optimizer:
                 g = g + weight_decay * p.data
             yield p, state, g
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The settings and per-parameter state as {name: copy of an array}, flat like a
+        model's state dict so that `mg.save(opt.state_dict(), path)` stores it.
+
+        Keys: each setting (`"lr"`, `"betas"`, ...) and `"state.<i>.<name>"` for the state
+        of the i-th parameter (PyTorch's `state[i][name]`, e.g. `"state.0.exp_avg"`); a
+        parameter that has had no step yet has no state keys.
+        """
+        out = {k: np.array(v) for k, v in self._settings().items()}
+        for i, state in enumerate(self.state):
+            out.update({f"state.{i}.{k}": np.array(v, copy=True) for k, v in state.items()})
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the settings and state of `state_dict` (from `state_dict()` or
+        `mg.load(path)`) for the same parameters in the same order, so that training resumes
+        where it stopped. Every key must be one `state_dict()` could have written, with the
+        shape of its parameter; otherwise KeyError/ValueError naming it, and nothing changes.
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"{where}: expected a mapping of names to arrays (such as mg.load(path) or "
+                f"opt.state_dict()), got {type(state_dict).__name__}"
+            )
+        settings = self._settings()
+        missing = [k for k in settings if k not in state_dict]
+        states: list[dict[str, Any]] = [{} for _ in self.params]
+        unexpected = []
+        for key, value in state_dict.items():
+            parts = str(key).split(".")
+            if key in settings:
+                continue
+            if (
+                len(parts) != 3
+                or parts[0] != "state"
+                or not parts[1].isdigit()
+                or int(parts[1]) >= len(self.params)
+                or parts[2] not in self._state_names
+            ):
+                unexpected.append(str(key))
+                continue
+            states[int(parts[1])][parts[2]] = value
+        for i, state in enumerate(states):
+            if state and len(state) != len(self._state_names):
+                missing += [f"state.{i}.{k}" for k in self._state_names if k not in state]
+        if missing or unexpected:
+            problems = [f"missing key(s) {', '.join(map(repr, missing))}"] if missing else []
+            if unexpected:
+                problems.append(f"unexpected key(s) {', '.join(map(repr, unexpected))}")
+            raise KeyError(
+                f"{where}: {'; '.join(problems)}. A {type(self).__name__} state dict has the "
+                f"keys {', '.join(map(repr, settings))} and 'state.<i>.<name>' for parameter "
+                f"i < {len(self.params)} and name in {', '.join(map(repr, self._state_names))}; "
+                "load the state dict of an optimizer built the same way over the same parameters"
+            )
+        # The settings go through the constructor's checks, then are copied over.
+        values = {
+            k: _setting(state_dict[k], like=v, key=k, where=where) for k, v in settings.items()
+        }
+        checked = type(self)(self.params, **values) if values else self
+        for i, (p, state) in enumerate(zip(self.params, states, strict=True)):
+            for k, v in state.items():
+                array = np.asarray(v)
+                shape = () if k == "step" else p.shape
+                count = k == "step"
+                if (
+                    array.shape != shape
+                    or array.dtype.kind not in ("iu" if count else "iuf")
+                    or (count and array < 0)
+                ):
+                    raise ValueError(
+                        f"{where}: 'state.{i}.{k}' has shape {array.shape} and dtype "
+                        f"{array.dtype}; parameter {i} needs "
+                        + ("a count >= 0, shape ()" if count else f"shape {p.shape}")
+                        + ": this state dict is of other parameters (or a model of other sizes)"
+                    )
+                state[k] = int(array) if count else array.astype(p.dtype, copy=True)
+        self.__dict__.update({k: v for k, v in vars(checked).items() if k in settings})
+        self.state = states
+
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
         return f"{type(self).__name__}({len(self.params)} parameters, {settings})"
 
     def _settings(self) -> dict[str, Any]:
         return {}
+
+
+def _setting(value: Any, *, like: Any, key: str, where: str) -> Any:
+    """A setting read back from a state dict (a 0-d array, or (2,) for betas) as the Python
+    value the constructor takes, checked there; a wrong shape is a ValueError naming it."""
+    array = np.asarray(value)
+    shape = np.shape(like)
+    kinds = "b" if isinstance(like, bool) else "iuf"
+    if array.shape != shape or array.dtype.kind not in kinds:
+        raise ValueError(
+            f"{where}: the setting {key!r} is {value!r}; it must be "
+            + ("True or False" if kinds == "b" else "a number")
+            + (f" (an array of shape {shape})" if shape else "")
+        )
+    if isinstance(like, tuple):
+        return tuple(float(x) for x in array)
+    return bool(array) if isinstance(like, bool) else float(array)
 
 
 class SGD(Optimizer):
@@ -115,6 +215,8 @@ class SGD(Optimizer):
         g = g + momentum * buf if nesterov else buf      (when momentum != 0)
         p = p - lr * g
     """
+
+    _state_names = ("momentum_buffer",)
 
     def __init__(
         self,
@@ -169,6 +271,8 @@ class Adam(Optimizer):
         v = beta2 * v + (1 - beta2) * g * g
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
     """
+
+    _state_names = ("step", "exp_avg", "exp_avg_sq")
 
     def __init__(
         self,

@@ -292,3 +292,107 @@ def test_repr_shows_every_setting() -> None:
     assert repr(sgd) == (
         "SGD(2 parameters, lr=0.1, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.0)"
     )
+
+
+# ---------------------------------------------------------------- state dicts: resuming
+
+
+RESUMABLE = [
+    (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    (SGD, {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.1}),
+    (Adam, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
+]
+
+
+@pytest.mark.parametrize(("cls", "settings"), RESUMABLE)
+def test_training_resumed_from_a_saved_state_dict_continues_exactly(cls, settings, tmp_path):
+    # Five steps, a checkpoint through a file, then five more in a new optimizer (built with
+    # other settings, which the checkpoint replaces) = ten steps without a break.
+    grads = gradient_sequence((3, 2), steps=10, seed=3)
+    reference = (sgd_reference if cls is SGD else adam_reference)(START, grads, **settings)
+
+    p = mg.tensor(START, requires_grad=True)
+    first = cls([p], **settings)
+    for g in grads[:5]:
+        p.grad = g.copy()
+        first.step()
+    path = mg.save(first.state_dict(), tmp_path / "opt.npz")
+    resumed = cls([p], lr=0.5)
+    resumed.load_state_dict(mg.load(path))
+    assert repr(resumed) == repr(first)
+    for g in grads[5:]:
+        p.grad = g.copy()
+        resumed.step()
+    assert_close(p.data, reference[-1], rtol=1e-12, atol=1e-15)
+
+
+def test_a_state_dict_is_a_copy_and_names_pytorchs_state() -> None:
+    p, q = mg.tensor(START, requires_grad=True), mg.tensor(np.ones(2), requires_grad=True)
+    opt = Adam([p, q], lr=0.01)
+    assert sorted(opt.state_dict()) == ["betas", "eps", "lr", "weight_decay"]
+    p.grad = GRADS[0].copy()  # q has no gradient: no state yet, as in PyTorch
+    opt.step()
+    state = opt.state_dict()
+    assert sorted(k for k in state if k.startswith("state.")) == [
+        "state.0.exp_avg",
+        "state.0.exp_avg_sq",
+        "state.0.step",
+    ]
+    assert state["state.0.step"] == 1 and state["state.0.step"].dtype.kind == "i"
+    assert_close(state["state.0.exp_avg"], 0.1 * GRADS[0], rtol=1e-15)
+    assert_close(state["betas"], [0.9, 0.999], rtol=0)
+    p.grad = GRADS[1].copy()
+    opt.step()
+    assert state["state.0.step"] == 1  # taken before the second step: unchanged by it
+    assert_close(state["state.0.exp_avg"], 0.1 * GRADS[0], rtol=1e-15)
+
+
+def test_state_dict_values_are_pytorchs_when_available() -> None:
+    torch = pytest.importorskip("torch")
+    for ours, theirs, settings, names in [
+        (SGD, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}, ["momentum_buffer"]),
+        (Adam, torch.optim.Adam, {"lr": 0.01}, ["exp_avg", "exp_avg_sq", "step"]),
+    ]:
+        p = mg.tensor(START, requires_grad=True)
+        t = torch.tensor(START, requires_grad=True)
+        opt, topt = ours([p], **settings), theirs([t], **settings)
+        for g in GRADS:
+            p.grad, t.grad = g.copy(), torch.tensor(g)
+            opt.step()
+            topt.step()
+        state, tstate = opt.state_dict(), topt.state_dict()["state"][0]
+        for name in names:
+            assert_close(state[f"state.0.{name}"], np.asarray(tstate[name]), rtol=1e-12)
+
+
+def test_loading_the_state_of_other_parameters_says_what_does_not_fit() -> None:
+    p = mg.tensor(START, requires_grad=True)
+    opt = Adam([p], lr=0.01)
+    p.grad = GRADS[0].copy()
+    opt.step()
+    state = opt.state_dict()
+    other = Adam([mg.tensor(np.ones(4), requires_grad=True)], lr=0.1)
+    before = repr(other), other.state
+    with pytest.raises(
+        ValueError, match=r"'state.0.exp_avg' has shape \(3, 2\).*needs shape \(4,\)"
+    ):
+        other.load_state_dict(state)
+    assert (repr(other), other.state) == before  # nothing changed
+    fresh = Adam([mg.tensor(START, requires_grad=True)], lr=0.1)
+    with pytest.raises(KeyError, match=r"missing key\(s\) 'state.0.exp_avg_sq'"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "state.0.exp_avg_sq"})
+    with pytest.raises(KeyError, match=r"unexpected key\(s\) 'state.1.step'.*i < 1"):
+        fresh.load_state_dict({**state, "state.1.step": np.array(1)})
+    with pytest.raises(KeyError, match=r"missing key\(s\) 'lr'"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "lr"})
+    with pytest.raises(KeyError, match=r"missing key\(s\) 'momentum', 'dampening'.*unexpected"):
+        SGD([mg.tensor(START, requires_grad=True)], lr=0.1).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"invalid lr=-1.0"):
+        fresh.load_state_dict({**state, "lr": np.array(-1.0)})
+    with pytest.raises(ValueError, match=r"'betas' .*an array of shape \(2,\)"):
+        fresh.load_state_dict({**state, "betas": np.array(0.9)})
+    with pytest.raises(ValueError, match=r"'state.0.step' .*a count >= 0"):
+        fresh.load_state_dict({**state, "state.0.step": np.array(1.5)})
+    with pytest.raises(TypeError, match=r"expected a mapping of names to arrays"):
+        fresh.load_state_dict([state])
+    assert fresh.state == [{}]
