@@ -403,7 +403,7 @@ def _recorded_vjps(
     try:
         return call_vjps(op, wanted, g, out, inputs, kwargs)
     except TypeError as err:
-        if isinstance(err, NumPyInRecordedVJPError) or "__array_ufunc__" in str(err):
+        if isinstance(err, NumPyInRecordedVJPError):
             raise TypeError(
                 f"{op.name}: its VJP uses NumPy functions, so it cannot be differentiated "
                 "again (needed for this higher-order derivative); write it with "

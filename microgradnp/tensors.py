@@ -142,6 +142,65 @@ _PYTORCH_NAMES = {
 }
 
 
+# NumPy's ufuncs that are microgradnp ops (see Tensor.__array_ufunc__).
+_UFUNC_OPS: dict[np.ufunc, Any] = {
+    np.add: ops.add,
+    np.subtract: ops.sub,
+    np.multiply: ops.mul,
+    np.divide: ops.div,
+    np.power: ops.pow,
+    np.negative: ops.neg,
+    np.matmul: ops.matmul,
+    np.maximum: ops.maximum,
+    np.minimum: ops.minimum,
+    np.exp: ops.exp,
+    np.log: ops.log,
+    np.sqrt: ops.sqrt,
+    np.absolute: ops.abs,
+    np.tanh: ops.tanh,
+    np.sign: ops.sign,
+    np.equal: ops.equal,
+    np.not_equal: ops.not_equal,
+    np.less: ops.less,
+    np.less_equal: ops.less_equal,
+    np.greater: ops.greater,
+    np.greater_equal: ops.greater_equal,
+}
+
+
+def _boolean(ufunc: np.ufunc) -> bool:
+    """Whether the ufunc gives booleans for every numeric input (np.isnan, np.logical_and)."""
+    return all(sig.endswith("?") for sig in ufunc.types if "O" not in sig)
+
+
+def _ufunc_refusal(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
+    """Why a NumPy ufunc cannot take a Tensor here, and what to write instead."""
+    name = f"np.{ufunc.__name__}"
+    if "out" in kwargs:
+        return (
+            f"{name} into out= (also `array += tensor`): NumPy cannot write a Tensor's result "
+            "into an array. Write `array = array + tensor` (a Tensor, recorded), or use the "
+            "values, `array += tensor.data`"
+        )
+    if method != "__call__":
+        return (
+            f"{name}.{method} got a Tensor (np.prod, np.cumsum and the like call it), and "
+            "microgradnp records no ufunc methods. Use its reductions (x.sum(), x.mean(), x.max(), "
+            f"mg.logsumexp, ...), or the values as a constant: {name}.{method}(x.data)"
+        )
+    if ufunc in _UFUNC_OPS:
+        return (
+            f"{name} with {', '.join(f'{k}=' for k in kwargs)} got a Tensor; microgradnp's "
+            f"{_UFUNC_OPS[ufunc].__name__} takes the arrays only. Call {name}(x) without "
+            "them (and x.astype(...) for another dtype)"
+        )
+    return (
+        f"{name} got a Tensor, and microgradnp has no {ufunc.__name__} op for the gradient to "
+        "flow through. Define it with mg.primitive and defvjp (see the custom-ops guide), or "
+        f"take the values as a constant: {name}(x.data)"
+    )
+
+
 def _writeable(data: np.ndarray) -> bool:
     """Whether data can be written into: writeable itself, and not a view of an array that
     is read-only (one a graph saved, locked after the view was taken), along the whole
@@ -176,8 +235,23 @@ class Tensor:
         "_saved",  # how many live nodes saved this leaf (recording.SavedLeaves)
         "__weakref__",
     )
-    # NumPy defers to Tensor's reflected operators, so `ndarray + Tensor` is a Tensor.
-    __array_ufunc__ = None
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's ufuncs given a Tensor: `np.exp(x)`, `np.maximum(x, 0)` and the operators
+        with an array on the left (`ndarray * x`, `ndarray @ x`, `ndarray < x`) run the
+        microgradnp op of the same name, recorded like `mg.exp(x)`. Ufuncs whose result is
+        boolean (`np.isnan(x)`, and the reduce that `np.all` makes) give NumPy's result on the
+        values, as no gradient can flow through them. Anything else raises TypeError saying
+        what to write instead: silently computing on the values would cut the graph."""
+        op = _UFUNC_OPS.get(ufunc) if method == "__call__" and not kwargs else None
+        if op is not None:
+            return op(*inputs)
+        if _boolean(ufunc) and not any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
+            values = [x._data if isinstance(x, Tensor) else x for x in inputs]
+            return getattr(ufunc, method)(*values, **kwargs)
+        if current_mode().recording_vjps:  # (the engine names the op whose VJP this is)
+            raise NumPyInRecordedVJPError(f"np.{ufunc.__name__} got a Tensor")
+        raise TypeError(_ufunc_refusal(ufunc, method, kwargs))
 
     _data: np.ndarray
     _grad: np.ndarray | None

@@ -558,10 +558,19 @@ def _(tmp: Path) -> Iterable[Case]:
     yield lambda: mg.grad(lambda d: 0.0)([np.ones(2), np.ones(3)]), ("argument 0 is a list",)
 
 
-@row("np.exp(x)")
+@row("np.sin(x)")
 def _(tmp: Path) -> Iterable[Case]:
-    yield lambda: np.exp(T(2))
-    yield lambda: np.sin(mg.tensor([1.0])), ("does not support ufuncs",)
+    yield lambda: np.sin(T(2))
+    yield lambda: np.square(mg.tensor([1.0])), ("no square op", "np.square(x.data)")
+    yield lambda: np.ones(2) // T(2), ("np.floor_divide got a Tensor",)
+    yield lambda: np.prod(T(2)), ("np.multiply.reduce got a Tensor", "x.sum()")
+    yield lambda: np.exp(T(2), dtype=np.float32), ("np.exp with dtype= got a Tensor",)
+
+    def augmented() -> None:
+        a = np.ones(2)
+        a += T(2)
+
+    yield augmented, ("np.add into out= (also `array += tensor`)", "array += tensor.data")
 
 
 @row("mg.grad(lambda x: np.dot(x, x))(x)")

@@ -272,3 +272,115 @@ def test_numpys_reductions_take_the_tensors_own_and_pytorchs_keepdim_habit_is_na
             call()
     with pytest.raises(TypeError, match="sum: out= is not supported"):
         np.sum(x, out=np.empty(()))
+
+
+# ---------------------------------------------------------------- NumPy's ufuncs on tensors
+
+
+def _central_difference(f, x0: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """d f(x).sum() / dx by central differences, all in NumPy (the reference)."""
+    grad = np.zeros_like(x0)
+    for i in np.ndindex(x0.shape):
+        up, down = x0.copy(), x0.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (f(up).sum() - f(down).sum()) / (2 * h)
+    return grad
+
+
+UFUNC_RNG = np.random.default_rng(7)
+X0 = UFUNC_RNG.uniform(0.5, 2.0, (3, 4))
+A0 = UFUNC_RNG.uniform(0.5, 2.0, (3, 4))
+WEIGHTS = UFUNC_RNG.normal(size=(3, 4))  # so that each element's gradient differs
+
+
+@pytest.mark.parametrize(
+    ("ufunc", "op"),
+    [
+        (np.exp, "exp"),
+        (np.log, "log"),
+        (np.sqrt, "sqrt"),
+        (np.tanh, "tanh"),
+        (np.absolute, "abs"),
+        (np.negative, "neg"),
+    ],
+)
+def test_a_numpy_ufunc_on_a_tensor_is_recorded_as_the_op(ufunc, op) -> None:
+    x = mg.tensor(X0, requires_grad=True)
+    y = ufunc(x)
+    assert isinstance(y, mg.Tensor) and y.op == op
+    assert_close(y.data, ufunc(X0), rtol=1e-15)
+    (y * WEIGHTS).sum().backward()
+    assert_close(x.grad, _central_difference(lambda v: ufunc(v) * WEIGHTS, X0), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("ufunc", "op"),
+    [
+        (np.add, "add"),
+        (np.subtract, "sub"),
+        (np.multiply, "mul"),
+        (np.divide, "div"),
+        (np.power, "pow"),
+        (np.maximum, "maximum"),
+        (np.minimum, "minimum"),
+    ],
+)
+@pytest.mark.parametrize("tensor_side", ["left", "right", "both"])
+def test_a_binary_numpy_ufunc_with_a_tensor_on_either_side_is_recorded(
+    ufunc, op, tensor_side
+) -> None:
+    a = mg.tensor(A0, requires_grad=True) if tensor_side != "right" else A0
+    x = mg.tensor(X0, requires_grad=True) if tensor_side != "left" else X0
+    y = ufunc(a, x)
+    assert isinstance(y, mg.Tensor) and y.op == op
+    assert_close(y.data, ufunc(A0, X0), rtol=1e-15)
+    (y * WEIGHTS).sum().backward()
+    if isinstance(a, mg.Tensor):
+        assert_close(a.grad, _central_difference(lambda v: ufunc(v, X0) * WEIGHTS, A0), rtol=1e-6)
+    if isinstance(x, mg.Tensor):
+        assert_close(x.grad, _central_difference(lambda v: ufunc(A0, v) * WEIGHTS, X0), rtol=1e-6)
+
+
+def test_operators_with_an_array_on_the_left_go_through_the_ufuncs_and_are_recorded() -> None:
+    x = mg.tensor(X0, requires_grad=True)
+    m = UFUNC_RNG.normal(size=(2, 3))
+    y = m @ x  # NumPy's matmul ufunc, given the tensor
+    assert isinstance(y, mg.Tensor) and y.op == "matmul"
+    y.sum().backward()
+    assert_close(x.grad, _central_difference(lambda v: m @ v, X0), rtol=1e-6)
+    for result in (A0 < x, A0 == x, A0 >= x, np.sign(x)):  # noqa: SIM300 (array on the left)
+        assert isinstance(result, mg.Tensor) and not result.requires_grad
+    assert np.array_equal((A0 < x).data, A0 < X0)  # noqa: SIM300
+
+
+def test_boolean_ufuncs_give_numpys_answer_on_the_values() -> None:
+    x = mg.tensor([1.0, np.nan, np.inf], requires_grad=True)
+    assert isinstance(np.isnan(x), np.ndarray)
+    assert np.isnan(x).tolist() == [False, True, False]
+    assert np.isfinite(x).tolist() == [True, False, False]
+    assert not np.all(x > 0) and np.any(x > 0)  # NaN > 0 is False
+    assert bool(np.isfinite(mg.tensor(2.0, requires_grad=True).sum()))
+
+
+def test_numpy_ufuncs_inside_mg_grad_record_their_ops_to_every_order() -> None:
+    x0 = 0.3
+    d1 = mg.grad(lambda x: np.tanh(x))(x0)
+    d2 = mg.grad(mg.grad(lambda x: np.tanh(x)))(x0)
+    t = np.tanh(x0)
+    assert_close(d1, 1 - t**2, rtol=1e-12)
+    assert_close(d2, -2 * t * (1 - t**2), rtol=1e-12)
+
+
+def test_a_vjp_written_with_numpy_ufuncs_that_are_ops_differentiates_again() -> None:
+    @mg.primitive
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    @softplus.defvjp
+    def softplus_vjp(g, ans, x):
+        return g / (1 + np.exp(-x))  # np.exp of a Tensor at second order: recorded
+
+    s = 1 / (1 + np.exp(-0.3))
+    assert_close(mg.grad(softplus)(0.3), s, rtol=1e-12)
+    assert_close(mg.grad(mg.grad(softplus))(0.3), s * (1 - s), rtol=1e-12)
