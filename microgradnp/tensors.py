@@ -168,6 +168,91 @@ _UFUNC_OPS: dict[np.ufunc, Any] = {
 }
 
 
+# NumPy's functions that are microgradnp ops, each with NumPy's signature (see
+# Tensor.__array_function__); NotImplemented: NumPy's own function applies.
+
+
+def _no_settings(name: str, **settings: Any) -> None:
+    """Raise for a NumPy setting given a value other than its default (None)."""
+    given = [k for k, v in settings.items() if v is not None]
+    if given:
+        raise TypeError(
+            f"np.{name} with {', '.join(f'{k}=' for k in given)} got a Tensor; microgradnp's "
+            f"{name} has no such setting. Call np.{name} without it (x.astype(...) for a "
+            "dtype), or use the values as a constant: .data"
+        )
+
+
+def _np_where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None and y is None:
+        return NotImplemented  # np.where(condition): np.nonzero's indices, values only
+    return ops.where(condition, x, y)
+
+
+def _np_clip(
+    a: Any,
+    a_min: Any = None,
+    a_max: Any = None,
+    out: Any = None,
+    *,
+    min: Any = None,
+    max: Any = None,
+    **kwargs: Any,
+) -> Any:
+    _no_settings("clip", out=out, **kwargs)
+    return ops.clip(a, a_min if a_min is not None else min, a_max if a_max is not None else max)
+
+
+def _np_concatenate(
+    arrays: Any, axis: int | None = 0, out: Any = None, *, dtype: Any = None, casting: Any = None
+) -> Any:
+    _no_settings("concatenate", out=out, dtype=dtype, casting=casting)
+    return ops.concatenate(arrays, axis)
+
+
+def _np_stack(
+    arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None, casting: Any = None
+) -> Any:
+    _no_settings("stack", out=out, dtype=dtype, casting=casting)
+    return ops.stack(arrays, axis)
+
+
+def _np_reshape(
+    a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None, copy: Any = None
+) -> Any:
+    _no_settings("reshape", order=None if order == "C" else order, copy=copy)
+    return ops.reshape(a, shape if shape is not None else newshape)
+
+
+def _np_broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
+    return ops.broadcast_to(array, shape)
+
+
+def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
+    _no_settings("dot", out=out)
+    if np.ndim(a) == 0 or np.ndim(b) == 0:  # (np.dot's rules: multiply, or matmul)
+        return ops.mul(a, b)
+    if {np.ndim(a), np.ndim(b)} <= {1, 2}:
+        return ops.matmul(a, b)
+    raise TypeError(
+        f"np.dot of a {np.ndim(a)}-d and a {np.ndim(b)}-d array got a Tensor; microgradnp "
+        "records np.dot of vectors and matrices only. Use a * b for a scalar, and a @ b "
+        "(matmul's rule, batched over leading axes) for more dimensions"
+    )
+
+
+_FUNCTION_OPS: dict[Any, Any] = {
+    np.where: _np_where,
+    np.clip: _np_clip,
+    np.concatenate: _np_concatenate,
+    np.stack: _np_stack,
+    np.transpose: ops.transpose,
+    np.reshape: _np_reshape,
+    np.broadcast_to: _np_broadcast_to,
+    np.dot: _np_dot,
+}
+
+
 def _boolean(ufunc: np.ufunc) -> bool:
     """Whether the ufunc gives booleans for every numeric input (np.isnan, np.logical_and)."""
     return all(sig.endswith("?") for sig in ufunc.types if "O" not in sig)
@@ -252,6 +337,19 @@ class Tensor:
         if current_mode().recording_vjps:  # (the engine names the op whose VJP this is)
             raise NumPyInRecordedVJPError(f"np.{ufunc.__name__} got a Tensor")
         raise TypeError(_ufunc_refusal(ufunc, method, kwargs))
+
+    def __array_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """NumPy's functions given a Tensor: those that are microgradnp ops (`np.where`,
+        `np.clip`, `np.concatenate`, `np.stack`, `np.transpose`, `np.reshape`,
+        `np.broadcast_to`, and `np.dot` of vectors and matrices) run the op, recorded; a
+        NumPy setting the op lacks (`out=`, `dtype=`, `order="F"`) raises TypeError. Any
+        other function runs as NumPy's own: `np.sum` calls `x.sum()`, and the rest see the
+        tensor's values (inside mg.grad they refuse a tensor it differentiates)."""
+        as_op = _FUNCTION_OPS.get(func)
+        result = NotImplemented if as_op is None else as_op(*args, **kwargs)
+        return func._implementation(*args, **kwargs) if result is NotImplemented else result
 
     _data: np.ndarray
     _grad: np.ndarray | None
@@ -484,7 +582,9 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         # (NumPy 2's protocol: copy=True always copies, False never does, None when needed)
         if self._requires_grad:
-            self._refuse_conversion("a NumPy function (np.dot, np.asarray, ...)", by_numpy=True)
+            self._refuse_conversion(
+                "a NumPy function (np.asarray, np.linalg.norm, ...)", by_numpy=True
+            )
         return np.array(self._data, dtype=dtype, copy=copy)
 
     def _refuse_conversion(self, what: str, *, by_numpy: bool = False) -> None:

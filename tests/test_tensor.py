@@ -384,3 +384,43 @@ def test_a_vjp_written_with_numpy_ufuncs_that_are_ops_differentiates_again() -> 
     s = 1 / (1 + np.exp(-0.3))
     assert_close(mg.grad(softplus)(0.3), s, rtol=1e-12)
     assert_close(mg.grad(mg.grad(softplus))(0.3), s * (1 - s), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "op"),
+    [
+        (lambda x: np.where(x > 1.2, x * x, 3 * x), "where"),
+        (lambda x: np.clip(x, 0.8, 1.5), "clip"),
+        (lambda x: np.clip(x, None, 1.5), "clip"),
+        (lambda x: np.concatenate([x, x[:1] * 2], axis=0), "concatenate"),
+        (lambda x: np.concatenate([x, A0], axis=None), "concatenate"),
+        (lambda x: np.stack([x, A0 * x], axis=1), "stack"),
+        (lambda x: np.transpose(x, (1, 0)), "transpose"),
+        (lambda x: np.reshape(x, (4, 3)), "reshape"),
+        (lambda x: np.broadcast_to(x, (2, 3, 4)), "broadcast_to"),
+        (lambda x: np.dot(x, A0.T), "matmul"),
+        (lambda x: np.dot(x[0], x[1]), "matmul"),
+        (lambda x: np.dot(x, 2.5), "mul"),
+    ],
+)
+def test_numpy_functions_that_are_ops_record_them(call, op) -> None:
+    x = mg.tensor(X0, requires_grad=True)
+    y = call(x)
+    assert isinstance(y, mg.Tensor) and y.op == op
+    assert np.array_equal(y.data, call(X0))
+    weights = UFUNC_RNG.normal(size=y.shape)
+    (y * weights).sum().backward()
+    assert_close(x.grad, _central_difference(lambda v: call(v) * weights, X0), rtol=1e-6)
+
+
+def test_numpy_functions_keep_numpys_meaning_or_say_what_they_lack() -> None:
+    x = mg.tensor([[0.0, 2.0], [3.0, 0.0]], requires_grad=True)
+    rows, cols = np.where(x)  # one argument: np.nonzero's indices, as in NumPy
+    assert rows.tolist() == [0, 1] and cols.tolist() == [1, 0]
+    assert np.argmax(x) == 2 and np.allclose(x, x.data)  # others see the values
+    with pytest.raises(TypeError, match=r"np.concatenate with out= got a Tensor"):
+        np.concatenate([x, x], out=np.zeros((4, 2)))
+    with pytest.raises(TypeError, match=r"np.reshape with order= got a Tensor"):
+        np.reshape(x, (4,), order="F")
+    with pytest.raises(TypeError, match=r"np.dot of a 3-d and a 2-d array.*a @ b"):
+        np.dot(mg.tensor(np.ones((2, 2, 2))), x)

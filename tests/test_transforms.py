@@ -258,13 +258,15 @@ def test_a_tensor_argument_outside_argnums_keeps_the_result_connected_to_it() ->
 
 def test_numpy_functions_on_a_differentiated_tensor_are_refused_not_silently_zero() -> None:
     x = np.array([1.0, 2.0])
-    for f in (lambda x: np.dot(x, x), lambda x: mg.sum(np.clip(x, 0, 1.5)), np.linalg.norm):
+    for f in (lambda x: np.vdot(x, x), lambda x: mg.sum(np.outer(x, x)), np.linalg.norm):
         with pytest.raises(TypeError, match=r"grad: a NumPy function .* silently be 0"):
             mg.grad(f)(x)
-    # NumPy's reductions call the tensor's own methods: they record
+    # NumPy's reductions call the tensor's own methods, and its functions that are ops
+    # (np.dot, np.clip, np.where, ...) run them: they record
     assert_close(mg.grad(lambda x: np.sum(x * x) + np.mean(x) + np.max(x))(x), [2.5, 5.5])
+    assert_close(mg.grad(lambda x: np.dot(x, x) + mg.sum(np.clip(x, 0, 1.5)))(x), [3.0, 4.0])
     # outside a transform, and for constants, NumPy still takes tensors
-    assert np.dot(mg.tensor([1.0, 2.0], requires_grad=True), x) == 5.0
+    assert np.vdot(mg.tensor([1.0, 2.0], requires_grad=True), x) == 5.0
     assert_close(mg.grad(lambda x: mg.sum(x * np.asarray(mg.tensor([3.0]))))(x), [3.0, 3.0])
 
 
