@@ -206,6 +206,7 @@ def _np_clip(
 def _np_concatenate(
     arrays: Any, axis: int | None = 0, out: Any = None, *, dtype: Any = None, casting: Any = None
 ) -> Any:
+    casting = None if casting == "same_kind" else casting  # (NumPy's default)
     _no_settings("concatenate", out=out, dtype=dtype, casting=casting)
     return ops.concatenate(arrays, axis)
 
@@ -213,6 +214,7 @@ def _np_concatenate(
 def _np_stack(
     arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None, casting: Any = None
 ) -> Any:
+    casting = None if casting == "same_kind" else casting
     _no_settings("stack", out=out, dtype=dtype, casting=casting)
     return ops.stack(arrays, axis)
 
