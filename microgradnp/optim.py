@@ -14,6 +14,7 @@ leaves), and skips parameters whose `.grad` is None. Hyperparameters are plain a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -103,11 +104,13 @@ class Optimizer:
         """The settings and per-parameter state as {name: copy of an array}, flat like a
         model's state dict so that `mg.save(opt.state_dict(), path)` stores it.
 
-        Keys: each setting (`"lr"`, `"betas"`, ...) and `"state.<i>.<name>"` for the state
+        Keys: each setting (`"lr"`, `"betas"`, ...), `"params"` (the parameters' indices,
+        0 to n - 1, as in PyTorch's `param_groups`), and `"state.<i>.<name>"` for the state
         of the i-th parameter (PyTorch's `state[i][name]`, e.g. `"state.0.exp_avg"`); a
         parameter that has had no step yet has no state keys.
         """
         out = {k: np.array(v) for k, v in self._settings().items()}
+        out["params"] = np.arange(len(self.params))
         for i, state in enumerate(self.state):
             out.update({f"state.{i}.{k}": np.array(v, copy=True) for k, v in state.items()})
         return out
@@ -125,23 +128,21 @@ class Optimizer:
                 f"opt.state_dict()), got {type(state_dict).__name__}"
             )
         settings = self._settings()
-        missing = [k for k in settings if k not in state_dict]
+        missing = [k for k in [*settings, "params"] if k not in state_dict]
         states: list[dict[str, Any]] = [{} for _ in self.params]
         unexpected = []
         for key, value in state_dict.items():
-            parts = str(key).split(".")
-            if key in settings:
+            if key in settings or key == "params":
                 continue
+            found = re.fullmatch(r"state\.(0|[1-9][0-9]*)\.(\w+)", str(key), flags=re.ASCII)
             if (
-                len(parts) != 3
-                or parts[0] != "state"
-                or not parts[1].isdigit()
-                or int(parts[1]) >= len(self.params)
-                or parts[2] not in self._state_names
+                found is None
+                or int(found[1]) >= len(self.params)
+                or found[2] not in self._state_names
             ):
                 unexpected.append(str(key))
                 continue
-            states[int(parts[1])][parts[2]] = value
+            states[int(found[1])][found[2]] = value
         for i, state in enumerate(states):
             if state and len(state) != len(self._state_names):
                 missing += [f"state.{i}.{k}" for k in self._state_names if k not in state]
@@ -151,9 +152,17 @@ class Optimizer:
                 problems.append(f"unexpected key(s) {', '.join(map(repr, unexpected))}")
             raise KeyError(
                 f"{where}: {'; '.join(problems)}. A {type(self).__name__} state dict has the "
-                f"keys {', '.join(map(repr, settings))} and 'state.<i>.<name>' for parameter "
+                f"keys {', '.join(map(repr, [*settings, 'params']))} and 'state.<i>.<name>' "
+                "for parameter "
                 f"i < {len(self.params)} and name in {', '.join(map(repr, self._state_names))}; "
                 "load the state dict of an optimizer built the same way over the same parameters"
+            )
+        given = np.asarray(state_dict["params"])
+        if given.shape != (len(self.params),) or np.any(given != np.arange(len(self.params))):
+            raise ValueError(
+                f"{where}: this state dict is of an optimizer over {given.size} parameter(s) "
+                f"('params' is {given.tolist()!r}); this one has {len(self.params)}. Load the "
+                "state dict of an optimizer over the same parameters, in the same order"
             )
         # The settings go through the constructor's checks, then are copied over.
         values = {
@@ -163,20 +172,29 @@ class Optimizer:
         for i, (p, state) in enumerate(zip(self.params, states, strict=True)):
             for k, v in state.items():
                 array = np.asarray(v)
-                shape = () if k == "step" else p.shape
-                count = k == "step"
-                if (
-                    array.shape != shape
-                    or array.dtype.kind not in ("iu" if count else "iuf")
-                    or (count and array < 0)
-                ):
+                if k == "step":  # (a count; PyTorch keeps it as a float)
+                    if (
+                        array.shape != ()
+                        or array.dtype.kind not in "iuf"
+                        or not (np.isfinite(array) and array >= 0 and array == np.floor(array))
+                    ):
+                        raise ValueError(
+                            f"{where}: 'state.{i}.step' is {array!r}; it must be a whole "
+                            "number >= 0 (the steps taken)"
+                        )
+                    state[k] = int(array)
+                    continue
+                if array.dtype.kind not in "iuf":
                     raise ValueError(
-                        f"{where}: 'state.{i}.{k}' has shape {array.shape} and dtype "
-                        f"{array.dtype}; parameter {i} needs "
-                        + ("a count >= 0, shape ()" if count else f"shape {p.shape}")
-                        + ": this state dict is of other parameters (or a model of other sizes)"
+                        f"{where}: 'state.{i}.{k}' has dtype {array.dtype}; it must hold numbers"
                     )
-                state[k] = int(array) if count else array.astype(p.dtype, copy=True)
+                if array.shape != p.shape:
+                    raise ValueError(
+                        f"{where}: 'state.{i}.{k}' has shape {array.shape}; parameter {i} has "
+                        f"shape {p.shape}: this state dict is of other parameters (or a model "
+                        "of other sizes)"
+                    )
+                state[k] = array.astype(p.dtype, copy=True)
         self.__dict__.update({k: v for k, v in vars(checked).items() if k in settings})
         self.state = states
 
@@ -200,7 +218,7 @@ def _setting(value: Any, *, like: Any, key: str, where: str) -> Any:
             + ("True or False" if kinds == "b" else "a number")
             + (f" (an array of shape {shape})" if shape else "")
         )
-    if isinstance(like, tuple):
+    if isinstance(like, tuple | list):
         return tuple(float(x) for x in array)
     return bool(array) if isinstance(like, bool) else float(array)
 

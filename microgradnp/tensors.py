@@ -233,7 +233,8 @@ def _np_broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
 def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
     _no_settings("dot", out=out)
     if np.ndim(a) == 0 or np.ndim(b) == 0:  # (np.dot's rules: multiply, or matmul)
-        return ops.mul(a, b)
+        # (np.dot makes a Python number an array first: float64, not float32's weak scalar)
+        return ops.mul(*(x if isinstance(x, Tensor) else np.asarray(x) for x in (a, b)))
     if {np.ndim(a), np.ndim(b)} <= {1, 2}:
         return ops.matmul(a, b)
     raise TypeError(
@@ -241,6 +242,42 @@ def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
         "records np.dot of vectors and matrices only. Use a * b for a scalar, and a @ b "
         "(matmul's rule, batched over leading axes) for more dimensions"
     )
+
+
+def _np_ravel(a: Any, order: str = "C") -> Any:
+    _no_settings("ravel", order=None if order == "C" else order)
+    return ops.reshape(a, (-1,))
+
+
+def _np_squeeze(a: Any, axis: Any = None) -> Any:
+    return ops.reshape(a, np.squeeze(values_of(a), axis).shape)  # (NumPy checks the axis)
+
+
+def _np_expand_dims(a: Any, axis: Any) -> Any:
+    return ops.reshape(a, np.expand_dims(values_of(a), axis).shape)
+
+
+def _np_swapaxes(a: Any, axis1: int, axis2: int) -> Any:
+    np.swapaxes(values_of(a), axis1, axis2)  # (NumPy checks the axes)
+    axes = list(range(np.ndim(a)))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return ops.transpose(a, axes)
+
+
+def _np_vstack(tup: Any, *, dtype: Any = None, casting: Any = None) -> Any:
+    casting = None if casting == "same_kind" else casting
+    _no_settings("vstack", dtype=dtype, casting=casting)
+    ops._check_sequence("vstack", tup)
+    rows = [ops.reshape(t, np.atleast_2d(values_of(t)).shape) for t in tup]
+    return ops.concatenate(rows, 0)
+
+
+def _np_hstack(tup: Any, *, dtype: Any = None, casting: Any = None) -> Any:
+    casting = None if casting == "same_kind" else casting
+    _no_settings("hstack", dtype=dtype, casting=casting)
+    ops._check_sequence("hstack", tup)
+    parts = [ops.reshape(t, np.atleast_1d(values_of(t)).shape) for t in tup]
+    return ops.concatenate(parts, 0 if parts and parts[0].ndim == 1 else 1)
 
 
 _FUNCTION_OPS: dict[Any, Any] = {
@@ -252,6 +289,12 @@ _FUNCTION_OPS: dict[Any, Any] = {
     np.reshape: _np_reshape,
     np.broadcast_to: _np_broadcast_to,
     np.dot: _np_dot,
+    np.ravel: _np_ravel,
+    np.squeeze: _np_squeeze,
+    np.expand_dims: _np_expand_dims,
+    np.swapaxes: _np_swapaxes,
+    np.vstack: _np_vstack,
+    np.hstack: _np_hstack,
 }
 
 
@@ -271,20 +314,22 @@ def _ufunc_refusal(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
         )
     if method != "__call__":
         return (
-            f"{name}.{method} got a Tensor (np.prod, np.cumsum and the like call it), and "
-            "microgradnp records no ufunc methods. Use its reductions (x.sum(), x.mean(), x.max(), "
-            f"mg.logsumexp, ...), or the values as a constant: {name}.{method}(x.data)"
+            f"{name}.{method} got a Tensor that requires grad (NumPy's reductions such as "
+            "np.prod call it), and microgradnp records no ufunc methods. Use its reductions "
+            "(x.sum(), x.mean(), x.max(), mg.logsumexp, ...), or the values as a constant: "
+            f"{name}.{method}(x.data)"
         )
     if ufunc in _UFUNC_OPS:
         return (
-            f"{name} with {', '.join(f'{k}=' for k in kwargs)} got a Tensor; microgradnp's "
+            f"{name} with {', '.join(f'{k}=' for k in kwargs)} got a Tensor that requires "
+            f"grad; microgradnp's "
             f"{_UFUNC_OPS[ufunc].__name__} takes the arrays only. Call {name}(x) without "
             "them (and x.astype(...) for another dtype)"
         )
     return (
-        f"{name} got a Tensor, and microgradnp has no {ufunc.__name__} op for the gradient to "
-        "flow through. Define it with mg.primitive and defvjp (see the custom-ops guide), or "
-        f"take the values as a constant: {name}(x.data)"
+        f"{name} got a Tensor that requires grad, and microgradnp has no {ufunc.__name__} op "
+        "for the gradient to flow through. Define it with mg.primitive and defvjp (see the "
+        f"custom-ops guide), or take the values as a constant: {name}(x.data)"
     )
 
 
@@ -326,14 +371,20 @@ class Tensor:
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy's ufuncs given a Tensor: `np.exp(x)`, `np.maximum(x, 0)` and the operators
         with an array on the left (`ndarray * x`, `ndarray @ x`, `ndarray < x`) run the
-        microgradnp op of the same name, recorded like `mg.exp(x)`. Ufuncs whose result is
-        boolean (`np.isnan(x)`, and the reduce that `np.all` makes) give NumPy's result on the
-        values, as no gradient can flow through them. Anything else raises TypeError saying
-        what to write instead: silently computing on the values would cut the graph."""
+        microgradnp op of the same name, recorded like `mg.exp(x)`. Other ufuncs give NumPy's
+        result on the values where no gradient is lost: the result is boolean (`np.isnan(x)`,
+        the reduce that `np.all` makes), or no input requires grad. Otherwise they raise
+        TypeError saying what to write instead, as the result would silently have no
+        gradient."""
+        if kwargs:  # (settings given at their default, dtype=None, change nothing)
+            kwargs = {k: v for k, v in kwargs.items() if v is not None}
         op = _UFUNC_OPS.get(ufunc) if method == "__call__" and not kwargs else None
         if op is not None:
             return op(*inputs)
-        if _boolean(ufunc) and not any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
+        loses_grad = not _boolean(ufunc) and any(
+            isinstance(x, Tensor) and x._requires_grad for x in inputs
+        )
+        if not loses_grad and not any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
             values = [x._data if isinstance(x, Tensor) else x for x in inputs]
             return getattr(ufunc, method)(*values, **kwargs)
         if current_mode().recording_vjps:  # (the engine names the op whose VJP this is)
@@ -344,9 +395,10 @@ class Tensor:
         self, func: Any, types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """NumPy's functions given a Tensor: those that are microgradnp ops (`np.where`,
-        `np.clip`, `np.concatenate`, `np.stack`, `np.transpose`, `np.reshape`,
-        `np.broadcast_to`, and `np.dot` of vectors and matrices) run the op, recorded; a
-        NumPy setting the op lacks (`out=`, `dtype=`, `order="F"`) raises TypeError. Any
+        `np.clip`, `np.concatenate`, `np.stack`, `np.vstack`, `np.hstack`, `np.transpose`,
+        `np.swapaxes`, `np.reshape`, `np.ravel`, `np.squeeze`, `np.expand_dims`,
+        `np.broadcast_to`, and `np.dot` of scalars, vectors and matrices) run the op,
+        recorded; a NumPy setting the op lacks (`out=`, `dtype=`, `order="F"`) raises TypeError. Any
         other function runs as NumPy's own: `np.sum` calls `x.sum()`, and the rest see the
         tensor's values (inside mg.grad they refuse a tensor it differentiates)."""
         as_op = _FUNCTION_OPS.get(func)

@@ -354,6 +354,31 @@ def test_operators_with_an_array_on_the_left_go_through_the_ufuncs_and_are_recor
     assert np.array_equal((A0 < x).data, A0 < X0)  # noqa: SIM300
 
 
+def test_other_ufuncs_answer_on_the_values_where_no_gradient_is_lost() -> None:
+    c = mg.tensor(X0)  # requires no grad: nothing to lose
+    assert isinstance(np.sin(c), np.ndarray) and np.array_equal(np.sin(c), np.sin(X0))
+    mask = mg.tensor(X0, requires_grad=True) > 1.0
+    assert np.array_equal(np.ones((3, 4), bool) & mask, X0 > 1.0)  # booleans
+    with pytest.raises(TypeError, match=r"np\.sin got a Tensor that requires grad"):
+        np.sin(mg.tensor(X0, requires_grad=True))
+
+
+def test_ufunc_settings_given_at_their_defaults_change_nothing() -> None:
+    x = mg.tensor(X0, requires_grad=True)
+    y = np.add(x, 1.0, dtype=None)
+    assert isinstance(y, mg.Tensor) and y.op == "add"
+
+
+def test_np_dot_with_a_python_number_promotes_as_numpy_does() -> None:
+    x32 = mg.tensor(np.array([0.5, 2.0], np.float32), requires_grad=True)
+    for result, expected in [
+        (np.dot(x32, 2.0), np.dot(x32.data, 2.0)),
+        (np.dot(2.0, x32), np.dot(2.0, x32.data)),
+    ]:
+        assert result.dtype == expected.dtype == np.float64
+        assert np.array_equal(result.data, expected)
+
+
 def test_boolean_ufuncs_give_numpys_answer_on_the_values() -> None:
     x = mg.tensor([1.0, np.nan, np.inf], requires_grad=True)
     assert isinstance(np.isnan(x), np.ndarray)
@@ -401,6 +426,13 @@ def test_a_vjp_written_with_numpy_ufuncs_that_are_ops_differentiates_again() -> 
         (lambda x: np.dot(x, A0.T), "matmul"),
         (lambda x: np.dot(x[0], x[1]), "matmul"),
         (lambda x: np.dot(x, 2.5), "mul"),
+        (lambda x: np.ravel(x), "reshape"),
+        (lambda x: np.squeeze(x[None, :, None, :], axis=(0, 2)), "reshape"),
+        (lambda x: np.expand_dims(x, (0, -1)), "reshape"),
+        (lambda x: np.swapaxes(x[None], -1, 0), "transpose"),
+        (lambda x: np.vstack([x, x[0] * 2, A0[:1]]), "concatenate"),
+        (lambda x: np.hstack([x, A0 * x]), "concatenate"),
+        (lambda x: np.hstack([x[0], x[1, :2], 3.0]), "concatenate"),
     ],
 )
 def test_numpy_functions_that_are_ops_record_them(call, op) -> None:
