@@ -268,10 +268,7 @@ def _walk(
         recording_vjps=create_graph,
         anomaly=None,
     )
-    # The walk makes no reference cycles, so the cycle collector has nothing to find here;
-    # pausing it saves it from traversing the whole graph again and again in big graphs.
-    collecting = gc.isenabled()
-    gc.disable()
+    _pause_collector()
     try:
         ready = [root]
         while ready:
@@ -350,10 +347,32 @@ def _walk(
                 # free the graph: its arrays can go now, and its saved leaves are unlocked
                 node.args = node.vals = node.ans = node.saved = None
     finally:
-        if collecting:
-            gc.enable()
+        _resume_collector()
         restore_mode(token)
     return found
+
+
+# The walk makes no reference cycles, so the cycle collector has nothing to find there;
+# pausing it saves it from traversing the whole graph again and again in big graphs. Passes
+# in several threads overlap: the first to start pauses it, the last to end resumes it (if
+# it was on), under a lock, so that no interleaving can leave it off.
+_COLLECTOR = threading.Lock()
+_collector_state = {"passes": 0, "was_on": False}
+
+
+def _pause_collector() -> None:
+    with _COLLECTOR:
+        if _collector_state["passes"] == 0:
+            _collector_state["was_on"] = gc.isenabled()
+            gc.disable()
+        _collector_state["passes"] += 1
+
+
+def _resume_collector() -> None:
+    with _COLLECTOR:
+        _collector_state["passes"] -= 1
+        if _collector_state["passes"] == 0 and _collector_state["was_on"]:
+            gc.enable()
 
 
 def _raise_shape_changed(input: Tensor, used: np.ndarray, op: Primitive) -> None:

@@ -346,6 +346,59 @@ def test_a_transform_running_in_one_thread_does_not_change_another() -> None:
     assert_close(results["worker"], [6.0])
 
 
+def test_overlapping_passes_cannot_leave_the_cycle_collector_off(monkeypatch) -> None:
+    # The race: pass B looks at the collector while pass A has paused it, A ends and
+    # resumes it, then B pauses it and, having seen it off, never resumes it. This gc makes
+    # B's look wait for A's end, so that the interleaving happens whenever B looks.
+    from microgradnp import engine
+
+    a_inside, b_looked, a_done = threading.Event(), threading.Event(), threading.Event()
+
+    class SlowToLook:
+        def isenabled(self) -> bool:
+            on = gc.isenabled()
+            if threading.current_thread().name == "B":
+                b_looked.set()
+                a_done.wait(10)
+            return on
+
+        def disable(self) -> None:
+            gc.disable()
+
+        def enable(self) -> None:
+            gc.enable()
+
+    @mg.primitive
+    def slow(x):
+        return x * 1.0
+
+    @slow.defvjp
+    def slow_vjp(g, ans, x):
+        a_inside.set()
+        b_looked.wait(0.5)  # (B looks here, if it looks at all)
+        return g
+
+    def pass_a() -> None:
+        slow(mg.tensor(1.0, requires_grad=True)).backward()
+        a_done.set()
+
+    monkeypatch.setattr(engine, "gc", SlowToLook())
+    a = threading.Thread(target=pass_a, name="A")
+    b = threading.Thread(
+        target=lambda: (mg.tensor(1.0, requires_grad=True) * 2).backward(), name="B"
+    )
+    assert gc.isenabled()
+    try:
+        a.start()
+        assert a_inside.wait(10)
+        b.start()
+        a.join(20)
+        b.join(20)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_concurrent_backward_passes_agree_with_serial_ones_and_leave_gc_on() -> None:
     X, Y, _ = tutorial_problem(m=100)
     starts = [tutorial_problem()[2] for _ in range(8)]

@@ -925,7 +925,7 @@ def test_second_derivative_of_a_scalar_function(graph: Graph) -> None:
     _close(ours, fd, rtol=1e-4, atol=1e-5 * scale, what="d2 vs differences of mg.grad")
 
 
-@settings(max_examples=20)
+@settings(SETTINGS, max_examples=20)
 @given(graph=graphs())
 def test_the_printed_program_is_what_runs(graph: Graph) -> None:
     """The repr is the reproduction: running it gives the same loss and gradients."""
