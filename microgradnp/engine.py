@@ -152,18 +152,7 @@ def _count_uses(root: Tensor, freed_ok_before: float = 0) -> dict[Tensor, int]:
         if args is None:
             if node.seq < freed_ok_before:
                 continue
-            if freed_ok_before:  # (a transform: mg.grad, gradcheck)
-                raise RuntimeError(
-                    f"grad: the graph through this {node.op.name} was freed by a backward() "
-                    "run inside the function (it may not even depend on the arguments: a "
-                    "freed op's inputs are unknown). Pass retain_graph=True to that "
-                    "backward(), or run it before calling the transform"
-                )
-            raise RuntimeError(
-                f"backward: the graph through this {node.op.name} was already freed by an "
-                "earlier backward(); to run backward() through a graph more than once, pass "
-                "retain_graph=True to the earlier calls"
-            )
+            raise _freed(node, freed_ok_before)
         for i in node.parents:
             p = args[i]
             if p._node is not None:
@@ -173,6 +162,22 @@ def _count_uses(root: Tensor, freed_ok_before: float = 0) -> dict[Tensor, int]:
                     uses[p] = 1
                     stack.append(p)
     return uses
+
+
+def _freed(node: Node, freed_ok_before: float) -> RuntimeError:
+    """The error for a node that backward() freed (see _count_uses)."""
+    if freed_ok_before:  # (a transform: mg.grad, gradcheck)
+        return RuntimeError(
+            f"grad: the graph through this {node.op.name} was freed by a backward() run "
+            "inside the function (it may not even depend on the arguments: a freed op's "
+            "inputs are unknown). Pass retain_graph=True to that backward(), or run it "
+            "before calling the transform"
+        )
+    return RuntimeError(
+        f"backward: the graph through this {node.op.name} was already freed by an earlier "
+        "backward(); to run backward() through a graph more than once, pass "
+        "retain_graph=True to the earlier calls"
+    )
 
 
 def _release_inputs(node: Node, uses: dict[Tensor, int], ready: list[Tensor]) -> None:
@@ -268,19 +273,24 @@ def _walk(
         recording_vjps=create_graph,
         anomaly=None,
     )
-    _pause_collector()
+    paused = len(uses) >= _PAUSE_FROM
+    if paused:
+        _pause_collector()
     try:
         ready = [root]
         while ready:
             t = ready.pop()
             node: Node = t._node  # type: ignore[assignment]
-            op, args = node.op, node.args
-            if args is None:  # freed, and a constant here (_count_uses raised otherwise)
-                continue
+            # (each field read once: a backward() in another thread may free the node)
+            op, args, vals, ans, saved = node.op, node.args, node.vals, node.ans, node.saved
+            if args is None or vals is None:
+                if node.seq < freed_ok_before:
+                    continue  # freed before a transform began: a constant there
+                raise _freed(node, freed_ok_before)  # (by another thread since _count_uses)
             g = pending.pop(t, None)  # None: no path from root reached t with a gradient
             if g is not None and (needed is None or t in needed):
-                if node.saved is not None:
-                    node.saved.check(op)
+                if saved is not None:
+                    saved.check(op)
                 if t._retain_grad and targets is None:  # (mg.grad touches no .grad)
                     _accumulate(t, g)
                 if targets is not None and t in target_set:
@@ -292,9 +302,9 @@ def _walk(
                 if not wanted:  # (a target whose own inputs lead to no target)
                     grads = []
                 elif create_graph:  # Tensors in, so the VJPs record their own graph
-                    grads = _recorded_vjps(op, wanted, g, t, args, node.vals, node.kwargs)  # type: ignore[arg-type]
+                    grads = _recorded_vjps(op, wanted, g, t, args, vals, node.kwargs)
                 else:  # plain arrays in: NumPy only
-                    grads = call_vjps(op, wanted, g, node.ans, node.vals, node.kwargs)  # type: ignore[arg-type]
+                    grads = call_vjps(op, wanted, g, ans, vals, node.kwargs)
                 # 2. Each gradient made an array (or Tensor) of its input's shape and dtype,
                 #    then summed into that input's pending gradient, or into a leaf's .grad.
                 for i, gi in zip(wanted, grads, strict=True):
@@ -304,7 +314,7 @@ def _walk(
                     data = p._data
                     if create_graph or type(gi) is not np.ndarray:
                         gi = _as_gradient(gi, p, create_graph, op, i)
-                    used = node.vals[i]  # type: ignore[index]
+                    used = vals[i]
                     if used is not data and used.shape != data.shape:  # (.data replaced)
                         _raise_shape_changed(p, used, op)
                     if gi.shape != data.shape:
@@ -347,15 +357,19 @@ def _walk(
                 # free the graph: its arrays can go now, and its saved leaves are unlocked
                 node.args = node.vals = node.ans = node.saved = None
     finally:
-        _resume_collector()
+        if paused:
+            _resume_collector()
         restore_mode(token)
     return found
 
 
 # The walk makes no reference cycles, so the cycle collector has nothing to find there;
-# pausing it saves it from traversing the whole graph again and again in big graphs. Passes
-# in several threads overlap: the first to start pauses it, the last to end resumes it (if
-# it was on), under a lock, so that no interleaving can leave it off.
+# pausing it saves it from traversing the whole graph again and again in big graphs (small
+# ones leave it alone: it is one switch for the whole process). Passes in several threads
+# overlap: the first to start pauses it, the last to end resumes it (if it was on), under a
+# lock, so that no interleaving can leave it off. (A gc.disable() in another thread while
+# a big pass runs is undone when it ends.)
+_PAUSE_FROM = 1000  # recorded tensors
 _COLLECTOR = threading.Lock()
 _collector_state = {"passes": 0, "was_on": False}
 

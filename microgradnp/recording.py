@@ -410,9 +410,14 @@ class SavedLeaves:
 
     __slots__ = ("tensors", "versions", "arrays")
 
-    def __init__(self, tensors: list[Tensor], arrays: list[np.ndarray]) -> None:
+    def __init__(
+        self, tensors: list[Tensor], versions: list[int], arrays: list[np.ndarray]
+    ) -> None:
+        # (`versions`: the tensors' versions read before the op read their arrays, so that an
+        # update in another thread before they are locked here raises in backward(); an
+        # update writes, then counts)
         self.tensors = tensors
-        self.versions = [t._version for t in tensors]
+        self.versions = versions
         # The arrays this node keeps read-only: the leaves' and the caller's large ones, and
         # the arrays their memory comes from, counted per array (in _LOCKED_ARRAYS) however
         # they are reached: two tensors sharing an array (w.detach()), a leaf's array also
@@ -696,18 +701,20 @@ class Primitive:
         vals: Any = args  # the arguments with Tensors replaced by their arrays
         parents: list[int] = []  # positions of the Tensors that require grad
         leaves: list[Tensor] | None = None  # the Tensor arguments that are leaves
+        versions: list[int] = []  # theirs, read before their arrays (see SavedLeaves)
         for i, a in enumerate(args):
             if isinstance(a, _Tensor):
+                if a._node is None:
+                    versions.append(a._version)
+                    if leaves is None:
+                        leaves = [a]
+                    else:
+                        leaves.append(a)
                 if vals is args:
                     vals = list(args)
                 vals[i] = a._data
                 if a._requires_grad:
                     parents.append(i)
-                if a._node is None:
-                    if leaves is None:
-                        leaves = [a]
-                    else:
-                        leaves.append(a)
         # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
         # arrays out, and nothing else to do.
         raw = vals is args and mode.raw_arrays
@@ -747,7 +754,7 @@ class Primitive:
                 elif _has_list(args, kwargs):
                     _keep_arrays(node, arrays=False)
             if self.saves_inputs and (leaves is not None or large):
-                node.saved = SavedLeaves(leaves or [], large)
+                node.saved = SavedLeaves(leaves or [], versions, large)
             # A computed value may be read by its own VJP (as `ans`) or by those of the ops
             # that use it: read-only for good, so that nothing changes it under the graph
             # (microgradnp's in-place operators give the tensor a new array instead; see

@@ -333,6 +333,21 @@ def _ufunc_refusal(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
     )
 
 
+def _written(data: np.ndarray, write: Any) -> np.ndarray:
+    """`write(target)` into data, or into a copy of it where a graph saved data (it is
+    read-only, also when another thread's op locked it just after the check); returns the
+    array written: the tensor's data from now on."""
+    target = data if _writeable(data) else data.copy()
+    try:
+        write(target)
+    except ValueError:
+        if target is not data or _writeable(data):
+            raise
+        target = data.copy()
+        write(target)
+    return target
+
+
 def _writeable(data: np.ndarray) -> bool:
     """Whether data can be written into: writeable itself, and not a view of an array that
     is read-only (one a graph saved, locked after the view was taken), along the whole
@@ -824,9 +839,8 @@ class Tensor:
             return self._recorded_inplace(op(self, other), symbol)
         value = other.data if isinstance(other, Tensor) else other
         data = self._data
-        out = data if _writeable(data) else np.empty_like(data)
-        try:
-            ufunc(data, value, out=out)  # (casting="same_kind", NumPy's default for out=)
+        try:  # (casting="same_kind", NumPy's default for out=)
+            out = _written(data, lambda target: ufunc(data, value, out=target))
         except (ValueError, TypeError) as err:
             raise reworded(
                 err,
@@ -869,10 +883,13 @@ class Tensor:
                 "lose its gradient; build the result with mg.where, mg.concatenate or "
                 "mg.stack, or assign value.detach() to copy the values only"
             )
-        if not _writeable(self._data):  # a graph needs these values: replace, do not write
-            self._data = self._data.copy()
+        value = value.data if isinstance(value, Tensor) else value
+
+        def assign(target: np.ndarray) -> None:
+            target[ops._as_index(index)] = value
+
         try:
-            self._data[ops._as_index(index)] = value.data if isinstance(value, Tensor) else value
+            self._data = _written(self._data, assign)
         except (ValueError, TypeError, IndexError) as err:
             raise reworded(
                 err,

@@ -609,3 +609,25 @@ def test_a_backward_that_raises_leaves_the_gradients_summed_so_far_as_documented
     with mg.detect_anomaly(), pytest.raises(FloatingPointError), np.errstate(divide="ignore"):
         loss.backward()
     assert b.grad.tolist() == [6.0] and a.grad is None  # (design.md: "An error stops...")
+
+
+def test_a_node_freed_by_another_threads_backward_mid_walk_raises_not_a_silent_zero() -> None:
+    W = mg.tensor(np.full((3, 3), 0.5), requires_grad=True)
+    h = mg.tanh(np.eye(3) @ W)  # shared by two losses
+    switched: list[int] = []
+
+    @mg.primitive
+    def hands_over(a):
+        return a.sum()
+
+    @hands_over.defvjp
+    def hands_over_vjp(g, ans, a):
+        if not switched:  # another thread's backward() frees h's graph, mid-walk here
+            switched.append(1)
+            t = threading.Thread(target=lambda: (h * 3.0).sum().backward())
+            t.start()
+            t.join()
+        return g * np.ones_like(a)
+
+    with pytest.raises(RuntimeError, match="already freed by an earlier backward"):
+        hands_over(h).backward(retain_graph=True)  # was: no error, and h's part lost

@@ -677,3 +677,63 @@ def test_an_update_through_a_chain_of_views_does_not_write_into_a_saved_array(tm
         t += 1.0  # c is saved by the graph: t gets a new array instead of writing through
     loss.backward()
     assert c.grad.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+# ---------------------------------------------------------------- updates in other threads
+# A thread switch can come at any line; these tests put one at the line where it does harm.
+
+
+def test_an_update_between_an_ops_forward_and_its_lock_is_caught_not_a_wrong_gradient(
+    monkeypatch,
+) -> None:
+    from microgradnp import recording
+
+    W = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+    def update_in_another_thread() -> None:
+        def update() -> None:
+            with mg.no_grad():
+                W.__isub__(10.0)  # (W -= 10: written in place, as W is not locked yet)
+
+        t = threading.Thread(target=update)
+        t.start()
+        t.join()
+
+    class SwitchFirst(recording.SavedLeaves):
+        __slots__ = ()
+
+        def __init__(self, *args, **kwargs) -> None:
+            update_in_another_thread()  # after the forward pass, before the lock
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "SavedLeaves", SwitchFirst)
+    loss = (W * W).sum()  # forward at W = [1, 2, 3]
+    monkeypatch.undo()
+    assert loss.item() == 14.0
+    with pytest.raises(RuntimeError, match="was changed in place after mul ran"):
+        loss.backward()  # was silent: [-18, -16, -14], the gradient at the new values
+
+
+def test_an_in_place_update_whose_array_another_thread_locks_meanwhile_writes_a_copy(
+    monkeypatch,
+) -> None:
+    from microgradnp import tensors
+
+    W = mg.tensor(np.ones(4), requires_grad=True)
+    graphs = []
+    checked = tensors._writeable
+
+    def then_locked(data: np.ndarray) -> bool:
+        writeable = checked(data)
+        t = threading.Thread(target=lambda: graphs.append((W * W).sum()))
+        t.start()  # another thread's op saves (locks) W's array after the check
+        t.join()
+        return writeable
+
+    monkeypatch.setattr(tensors, "_writeable", then_locked)
+    with mg.no_grad():
+        W -= 0.5  # was: ValueError, output array is read-only
+    monkeypatch.undo()
+    assert_close(W.data, np.full(4, 0.5))
+    with pytest.raises(RuntimeError, match="was changed in place"):
+        graphs[0].backward()  # it saw W = 1; W is 0.5 now: caught, not a wrong gradient

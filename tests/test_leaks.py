@@ -383,6 +383,7 @@ def test_overlapping_passes_cannot_leave_the_cycle_collector_off(monkeypatch) ->
         a_done.set()
 
     monkeypatch.setattr(engine, "gc", SlowToLook())
+    monkeypatch.setattr(engine, "_PAUSE_FROM", 0)  # (small graphs do not pause it)
     a = threading.Thread(target=pass_a, name="A")
     b = threading.Thread(
         target=lambda: (mg.tensor(1.0, requires_grad=True) * 2).backward(), name="B"
@@ -397,6 +398,22 @@ def test_overlapping_passes_cannot_leave_the_cycle_collector_off(monkeypatch) ->
         assert gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_only_big_graphs_pause_the_cycle_collector(monkeypatch) -> None:
+    from microgradnp import engine
+
+    seen = []
+    real_pause = engine._pause_collector
+    monkeypatch.setattr(engine, "_pause_collector", lambda: (seen.append(1), real_pause()))
+    w = mg.tensor(1.0, requires_grad=True)
+    (w * 2).backward()
+    assert seen == []  # one switch for the whole process: small passes leave it alone
+    y = w
+    for _ in range(engine._PAUSE_FROM + 1):
+        y = y * 1.0
+    y.backward()
+    assert seen == [1] and gc.isenabled()
 
 
 def test_concurrent_backward_passes_agree_with_serial_ones_and_leave_gc_on() -> None:
