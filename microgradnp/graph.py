@@ -901,10 +901,11 @@ class _Picture(graphviz.Digraph):  # type: ignore[misc]
             return super()._repr_mimebundle_(include, exclude, **kwargs)
         except graphviz.ExecutableNotFound:
             return {"text/plain": _INSTALL_HINT}
-        except (subprocess.CalledProcessError, BrokenPipeError):  # (dot is there, but broken)
+        except (subprocess.CalledProcessError, BrokenPipeError) as err:  # (dot is broken)
             return {
-                "text/plain": "Graphviz's dot failed to draw this graph; check the Graphviz "
-                "installation (dot -V), or look at the DOT source: picture.source"
+                "text/plain": f"Graphviz's dot failed to draw this graph ({err}); check the "
+                "Graphviz installation (dot -V). The DOT source is this picture's .source, "
+                "and render_graph(root, 'graph.dot') writes it to a file"
             }
 
 

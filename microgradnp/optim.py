@@ -150,12 +150,12 @@ class Optimizer:
             problems = [f"missing key(s) {', '.join(map(repr, missing))}"] if missing else []
             if unexpected:
                 problems.append(f"unexpected key(s) {', '.join(map(repr, unexpected))}")
+            names = ", ".join(map(repr, self._state_names)) or "(none: it keeps no state)"
             raise KeyError(
                 f"{where}: {'; '.join(problems)}. A {type(self).__name__} state dict has the "
                 f"keys {', '.join(map(repr, [*settings, 'params']))} and 'state.<i>.<name>' "
-                "for parameter "
-                f"i < {len(self.params)} and name in {', '.join(map(repr, self._state_names))}; "
-                "load the state dict of an optimizer built the same way over the same parameters"
+                f"for parameter i < {len(self.params)} and name in {names}; load the state "
+                "dict of an optimizer built the same way over the same parameters"
             )
         given = np.asarray(state_dict["params"])
         if given.shape != (len(self.params),) or np.any(given != np.arange(len(self.params))):

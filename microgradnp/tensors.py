@@ -142,197 +142,6 @@ _PYTORCH_NAMES = {
 }
 
 
-# NumPy's ufuncs that are microgradnp ops (see Tensor.__array_ufunc__).
-_UFUNC_OPS: dict[np.ufunc, Any] = {
-    np.add: ops.add,
-    np.subtract: ops.sub,
-    np.multiply: ops.mul,
-    np.divide: ops.div,
-    np.power: ops.pow,
-    np.negative: ops.neg,
-    np.matmul: ops.matmul,
-    np.maximum: ops.maximum,
-    np.minimum: ops.minimum,
-    np.exp: ops.exp,
-    np.log: ops.log,
-    np.sqrt: ops.sqrt,
-    np.absolute: ops.abs,
-    np.tanh: ops.tanh,
-    np.sign: ops.sign,
-    np.equal: ops.equal,
-    np.not_equal: ops.not_equal,
-    np.less: ops.less,
-    np.less_equal: ops.less_equal,
-    np.greater: ops.greater,
-    np.greater_equal: ops.greater_equal,
-}
-
-
-# NumPy's functions that are microgradnp ops, each with NumPy's signature (see
-# Tensor.__array_function__); NotImplemented: NumPy's own function applies.
-
-
-def _no_settings(name: str, **settings: Any) -> None:
-    """Raise for a NumPy setting given a value other than its default (None)."""
-    given = [k for k, v in settings.items() if v is not None]
-    if given:
-        raise TypeError(
-            f"np.{name} with {', '.join(f'{k}=' for k in given)} got a Tensor; microgradnp's "
-            f"{name} has no such setting. Call np.{name} without it (x.astype(...) for a "
-            "dtype), or use the values as a constant: .data"
-        )
-
-
-def _np_where(condition: Any, x: Any = None, y: Any = None) -> Any:
-    if x is None and y is None:
-        return NotImplemented  # np.where(condition): np.nonzero's indices, values only
-    return ops.where(condition, x, y)
-
-
-def _np_clip(
-    a: Any,
-    a_min: Any = None,
-    a_max: Any = None,
-    out: Any = None,
-    *,
-    min: Any = None,
-    max: Any = None,
-    **kwargs: Any,
-) -> Any:
-    _no_settings("clip", out=out, **kwargs)
-    return ops.clip(a, a_min if a_min is not None else min, a_max if a_max is not None else max)
-
-
-def _np_concatenate(
-    arrays: Any, axis: int | None = 0, out: Any = None, *, dtype: Any = None, casting: Any = None
-) -> Any:
-    casting = None if casting == "same_kind" else casting  # (NumPy's default)
-    _no_settings("concatenate", out=out, dtype=dtype, casting=casting)
-    return ops.concatenate(arrays, axis)
-
-
-def _np_stack(
-    arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None, casting: Any = None
-) -> Any:
-    casting = None if casting == "same_kind" else casting
-    _no_settings("stack", out=out, dtype=dtype, casting=casting)
-    return ops.stack(arrays, axis)
-
-
-def _np_reshape(
-    a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None, copy: Any = None
-) -> Any:
-    _no_settings("reshape", order=None if order == "C" else order, copy=copy)
-    return ops.reshape(a, shape if shape is not None else newshape)
-
-
-def _np_broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
-    return ops.broadcast_to(array, shape)
-
-
-def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
-    _no_settings("dot", out=out)
-    if np.ndim(a) == 0 or np.ndim(b) == 0:  # (np.dot's rules: multiply, or matmul)
-        # (np.dot makes a Python number an array first: float64, not float32's weak scalar)
-        return ops.mul(*(x if isinstance(x, Tensor) else np.asarray(x) for x in (a, b)))
-    if {np.ndim(a), np.ndim(b)} <= {1, 2}:
-        return ops.matmul(a, b)
-    raise TypeError(
-        f"np.dot of a {np.ndim(a)}-d and a {np.ndim(b)}-d array got a Tensor; microgradnp "
-        "records np.dot of vectors and matrices only. Use a * b for a scalar, and a @ b "
-        "(matmul's rule, batched over leading axes) for more dimensions"
-    )
-
-
-def _np_ravel(a: Any, order: str = "C") -> Any:
-    _no_settings("ravel", order=None if order == "C" else order)
-    return ops.reshape(a, (-1,))
-
-
-def _np_squeeze(a: Any, axis: Any = None) -> Any:
-    return ops.reshape(a, np.squeeze(values_of(a), axis).shape)  # (NumPy checks the axis)
-
-
-def _np_expand_dims(a: Any, axis: Any) -> Any:
-    return ops.reshape(a, np.expand_dims(values_of(a), axis).shape)
-
-
-def _np_swapaxes(a: Any, axis1: int, axis2: int) -> Any:
-    np.swapaxes(values_of(a), axis1, axis2)  # (NumPy checks the axes)
-    axes = list(range(np.ndim(a)))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return ops.transpose(a, axes)
-
-
-def _np_vstack(tup: Any, *, dtype: Any = None, casting: Any = None) -> Any:
-    casting = None if casting == "same_kind" else casting
-    _no_settings("vstack", dtype=dtype, casting=casting)
-    ops._check_sequence("vstack", tup)
-    rows = [ops.reshape(t, np.atleast_2d(values_of(t)).shape) for t in tup]
-    return ops.concatenate(rows, 0)
-
-
-def _np_hstack(tup: Any, *, dtype: Any = None, casting: Any = None) -> Any:
-    casting = None if casting == "same_kind" else casting
-    _no_settings("hstack", dtype=dtype, casting=casting)
-    ops._check_sequence("hstack", tup)
-    parts = [ops.reshape(t, np.atleast_1d(values_of(t)).shape) for t in tup]
-    return ops.concatenate(parts, 0 if parts and parts[0].ndim == 1 else 1)
-
-
-_FUNCTION_OPS: dict[Any, Any] = {
-    np.where: _np_where,
-    np.clip: _np_clip,
-    np.concatenate: _np_concatenate,
-    np.stack: _np_stack,
-    np.transpose: ops.transpose,
-    np.reshape: _np_reshape,
-    np.broadcast_to: _np_broadcast_to,
-    np.dot: _np_dot,
-    np.ravel: _np_ravel,
-    np.squeeze: _np_squeeze,
-    np.expand_dims: _np_expand_dims,
-    np.swapaxes: _np_swapaxes,
-    np.vstack: _np_vstack,
-    np.hstack: _np_hstack,
-}
-
-
-def _boolean(ufunc: np.ufunc) -> bool:
-    """Whether the ufunc gives booleans for every numeric input (np.isnan, np.logical_and)."""
-    return all(sig.endswith("?") for sig in ufunc.types if "O" not in sig)
-
-
-def _ufunc_refusal(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
-    """Why a NumPy ufunc cannot take a Tensor here, and what to write instead."""
-    name = f"np.{ufunc.__name__}"
-    if "out" in kwargs:
-        return (
-            f"{name} into out= (also `array += tensor`): NumPy cannot write a Tensor's result "
-            "into an array. Write `array = array + tensor` (a Tensor, recorded), or use the "
-            "values, `array += tensor.data`"
-        )
-    if method != "__call__":
-        return (
-            f"{name}.{method} got a Tensor that requires grad (NumPy's reductions such as "
-            "np.prod call it), and microgradnp records no ufunc methods. Use its reductions "
-            "(x.sum(), x.mean(), x.max(), mg.logsumexp, ...), or the values as a constant: "
-            f"{name}.{method}(x.data)"
-        )
-    if ufunc in _UFUNC_OPS:
-        return (
-            f"{name} with {', '.join(f'{k}=' for k in kwargs)} got a Tensor that requires "
-            f"grad; microgradnp's "
-            f"{_UFUNC_OPS[ufunc].__name__} takes the arrays only. Call {name}(x) without "
-            "them (and x.astype(...) for another dtype)"
-        )
-    return (
-        f"{name} got a Tensor that requires grad, and microgradnp has no {ufunc.__name__} op "
-        "for the gradient to flow through. Define it with mg.primitive and defvjp (see the "
-        f"custom-ops guide), or take the values as a constant: {name}(x.data)"
-    )
-
-
 def _written(data: np.ndarray, write: Any) -> np.ndarray:
     """`write(target)` into data, or into a copy of it where a graph saved data (it is
     read-only, also when another thread's op locked it just after the check); returns the
@@ -391,19 +200,21 @@ class Tensor:
         the reduce that `np.all` makes), or no input requires grad. Otherwise they raise
         TypeError saying what to write instead, as the result would silently have no
         gradient."""
-        if kwargs:  # (settings given at their default, dtype=None, change nothing)
-            kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        op = _UFUNC_OPS.get(ufunc) if method == "__call__" and not kwargs else None
-        if op is not None:
+        settings = _not_default(kwargs) if kwargs else []
+        op = _UFUNC_OPS.get(ufunc) if method == "__call__" else None
+        if op is not None and not settings:
             return op(*inputs)
-        loses_grad = not _boolean(ufunc) and any(
-            isinstance(x, Tensor) and x._requires_grad for x in inputs
-        )
-        if not loses_grad and not any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
+        grads = any(isinstance(x, Tensor) and x._requires_grad for x in inputs)
+        into_tensor = any(isinstance(o, Tensor) for o in kwargs.get("out", ()))
+        if not into_tensor and (not grads or _boolean(ufunc)):  # (no gradient lost)
             values = [x._data if isinstance(x, Tensor) else x for x in inputs]
+            if isinstance(kwargs.get("where"), Tensor):
+                kwargs = {**kwargs, "where": kwargs["where"]._data}
             return getattr(ufunc, method)(*values, **kwargs)
         if current_mode().recording_vjps:  # (the engine names the op whose VJP this is)
             raise NumPyInRecordedVJPError(f"np.{ufunc.__name__} got a Tensor")
+        if op is not None and "out" not in kwargs:
+            _refuse_settings(f"np.{ufunc.__name__}", op.__name__, settings)
         raise TypeError(_ufunc_refusal(ufunc, method, kwargs))
 
     def __array_function__(
@@ -416,9 +227,14 @@ class Tensor:
         recorded; a NumPy setting the op lacks (`out=`, `dtype=`, `order="F"`) raises TypeError. Any
         other function runs as NumPy's own: `np.sum` calls `x.sum()`, and the rest see the
         tensor's values (inside mg.grad they refuse a tensor it differentiates)."""
+        if not all(issubclass(t, Tensor | np.ndarray) for t in types):
+            return NotImplemented  # (another library's arrays too: theirs to handle)
         as_op = _FUNCTION_OPS.get(func)
         result = NotImplemented if as_op is None else as_op(*args, **kwargs)
-        return func._implementation(*args, **kwargs) if result is NotImplemented else result
+        if result is NotImplemented:
+            numpys = getattr(func, "_implementation", None)  # (None: np.zeros(like=x) & co)
+            result = NotImplemented if numpys is None else numpys(*args, **kwargs)
+        return result
 
     _data: np.ndarray
     _grad: np.ndarray | None
@@ -1016,6 +832,221 @@ class Tensor:
 
     def logsumexp(self, axis: Axis = None, *, keepdims: bool = False) -> Tensor:
         return ops.logsumexp(self, axis, keepdims=keepdims)
+
+
+# ---------------------------------------------------------------- NumPy's functions on tensors
+# Tensor.__array_ufunc__ and Tensor.__array_function__ look NumPy's ufuncs and functions up
+# in these tables of the ones that are microgradnp ops (see docs/design.md).
+
+_UFUNC_OPS: dict[np.ufunc, Any] = {
+    np.add: ops.add,
+    np.subtract: ops.sub,
+    np.multiply: ops.mul,
+    np.divide: ops.div,
+    np.power: ops.pow,
+    np.negative: ops.neg,
+    np.matmul: ops.matmul,
+    np.maximum: ops.maximum,
+    np.minimum: ops.minimum,
+    np.exp: ops.exp,
+    np.log: ops.log,
+    np.sqrt: ops.sqrt,
+    np.absolute: ops.abs,
+    np.tanh: ops.tanh,
+    np.sign: ops.sign,
+    np.equal: ops.equal,
+    np.not_equal: ops.not_equal,
+    np.less: ops.less,
+    np.less_equal: ops.less_equal,
+    np.greater: ops.greater,
+    np.greater_equal: ops.greater_equal,
+}
+
+# NumPy's settings at their defaults change nothing (np.add(x, 1, dtype=None)).
+_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "subok": True}
+
+
+def _not_default(settings: dict[str, Any], defaults: dict[str, Any] = _DEFAULTS) -> list[str]:
+    """The names of the settings given other values than NumPy's defaults (else None)."""
+    return [
+        k
+        for k, v in settings.items()
+        if not (v is defaults.get(k) or (isinstance(v, str) and v == defaults.get(k)))
+    ]
+
+
+def _refuse_settings(name: str, op: str, given: list[str]) -> None:
+    """Raise TypeError for NumPy settings that microgradnp's op of that name lacks."""
+    if given:
+        raise TypeError(
+            f"{name} with {', '.join(f'{k}=' for k in given)} got a Tensor; microgradnp's "
+            f"{op} has no such setting. Call {name} without "
+            f"{'them' if len(given) > 1 else 'it'}"
+            + (" (and x.astype(...) for another dtype)" if "dtype" in given else "")
+            + ", or compute on the values as a constant: x.data"
+        )
+
+
+def _ufunc_refusal(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
+    """Why a NumPy ufunc cannot take a Tensor that requires grad, and what to write."""
+    name = f"np.{ufunc.__name__}"
+    if any(isinstance(o, Tensor) for o in kwargs.get("out", ())):
+        return (
+            f"{name} with out= a Tensor: NumPy cannot write into a Tensor. Use the result, "
+            f"y = {name}(...)"
+        )
+    if "out" in kwargs:
+        return (
+            f"{name} into out= (also `array += tensor`): NumPy cannot write a Tensor's result "
+            "into an array. Write `array = array + tensor` (a Tensor, recorded), or use the "
+            "values, `array += tensor.data`"
+        )
+    if method != "__call__":
+        return (
+            f"{name}.{method} got a Tensor that requires grad (np.prod calls "
+            "np.multiply.reduce, for one), and microgradnp records no ufunc methods. Use its "
+            "ops (x.sum(), x.max(), x[:, None] * y for an outer product, ...), or compute on "
+            f"the values as a constant: {name}.{method}(x.data)"
+        )
+    return (
+        f"{name} got a Tensor that requires grad, and microgradnp has no {ufunc.__name__} op "
+        "for the gradient to flow through. Define it with mg.primitive and defvjp (see the "
+        f"custom-ops guide), or compute on the values as a constant: {name}(x.data)"
+    )
+
+
+def _boolean(ufunc: np.ufunc) -> bool:
+    """Whether the ufunc gives booleans for every numeric input (np.isnan, np.logical_and)."""
+    return all(sig.endswith("?") for sig in ufunc.types if "O" not in sig)
+
+
+# NumPy's functions that are microgradnp ops, each with NumPy's signature; NotImplemented:
+# NumPy's own function applies.
+
+_NOT_GIVEN: Any = object()
+
+
+def _np_where(condition: Any, x: Any = _NOT_GIVEN, y: Any = _NOT_GIVEN) -> Any:
+    if x is _NOT_GIVEN or y is _NOT_GIVEN:
+        return NotImplemented  # np.where(condition) is np.nonzero: indices, from the values
+    return ops.where(condition, x, y)
+
+
+def _np_clip(
+    a: Any,
+    a_min: Any = None,
+    a_max: Any = None,
+    out: Any = None,
+    *,
+    min: Any = None,
+    max: Any = None,
+    **kwargs: Any,
+) -> Any:
+    _refuse_settings("np.clip", "clip", _not_default({"out": out, **kwargs}))
+    if (a_min is not None and min is not None) or (a_max is not None and max is not None):
+        raise ValueError("np.clip: a bound given twice (a_min and min, or a_max and max)")
+    return ops.clip(a, a_min if a_min is not None else min, a_max if a_max is not None else max)
+
+
+def _np_concatenate(
+    arrays: Any,
+    axis: int | None = 0,
+    out: Any = None,
+    *,
+    dtype: Any = None,
+    casting: str = "same_kind",
+) -> Any:
+    settings = {"out": out, "dtype": dtype, "casting": casting}
+    _refuse_settings("np.concatenate", "concatenate", _not_default(settings))
+    return ops.concatenate(arrays, axis)
+
+
+def _np_stack(
+    arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None, casting: str = "same_kind"
+) -> Any:
+    _refuse_settings(
+        "np.stack", "stack", _not_default({"out": out, "dtype": dtype, "casting": casting})
+    )
+    return ops.stack(arrays, axis)
+
+
+def _np_vstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    _refuse_settings("np.vstack", "concatenate", _not_default({"dtype": dtype, "casting": casting}))
+    return ops.concatenate([ops.reshape(t, np.atleast_2d(values_of(t)).shape) for t in tup], 0)
+
+
+def _np_hstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    _refuse_settings("np.hstack", "concatenate", _not_default({"dtype": dtype, "casting": casting}))
+    parts = [ops.reshape(t, np.atleast_1d(values_of(t)).shape) for t in tup]
+    return ops.concatenate(parts, 0 if parts and parts[0].ndim == 1 else 1)
+
+
+def _np_transpose(a: Any, axes: Any = None) -> Any:
+    return ops.transpose(a, axes)
+
+
+def _np_swapaxes(a: Any, axis1: int, axis2: int) -> Any:
+    np.swapaxes(values_of(a), axis1, axis2)  # (NumPy checks the axes)
+    axes = list(range(np.ndim(a)))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return ops.transpose(a, axes)
+
+
+def _np_reshape(
+    a: Any, shape: Any = None, order: str = "C", *, newshape: Any = None, copy: Any = None
+) -> Any:
+    given = _not_default({"order": order, "copy": copy}, {"order": "C"})
+    _refuse_settings("np.reshape", "reshape", given)
+    return ops.reshape(a, shape if shape is not None else newshape)  # (newshape: NumPy < 2.1)
+
+
+def _np_ravel(a: Any, order: str = "C") -> Any:
+    _refuse_settings("np.ravel", "reshape", _not_default({"order": order}, {"order": "C"}))
+    return ops.reshape(a, (-1,))
+
+
+def _np_squeeze(a: Any, axis: Any = None) -> Any:
+    return ops.reshape(a, np.squeeze(values_of(a), axis).shape)  # (NumPy checks the axis)
+
+
+def _np_expand_dims(a: Any, axis: Any) -> Any:
+    return ops.reshape(a, np.expand_dims(values_of(a), axis).shape)
+
+
+def _np_broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
+    return ops.broadcast_to(array, shape)
+
+
+def _np_dot(a: Any, b: Any, out: Any = None) -> Any:
+    _refuse_settings("np.dot", "matmul", _not_default({"out": out}))
+    if np.ndim(a) == 0 or np.ndim(b) == 0:  # (np.dot's rules: multiply, or matmul)
+        # (np.dot makes a Python number an array first: float64, not float32's weak scalar)
+        return ops.mul(*(x if isinstance(x, Tensor) else np.asarray(x) for x in (a, b)))
+    if {np.ndim(a), np.ndim(b)} <= {1, 2}:
+        return ops.matmul(a, b)
+    raise TypeError(
+        f"np.dot of a {np.ndim(a)}-d and a {np.ndim(b)}-d array got a Tensor; microgradnp "
+        "records np.dot of vectors and matrices only. Use a * b for a scalar, and a @ b "
+        "(matmul's rule, batched over leading axes) for more dimensions"
+    )
+
+
+_FUNCTION_OPS: dict[Any, Any] = {
+    np.where: _np_where,
+    np.clip: _np_clip,
+    np.concatenate: _np_concatenate,
+    np.stack: _np_stack,
+    np.vstack: _np_vstack,
+    np.hstack: _np_hstack,
+    np.transpose: _np_transpose,
+    np.swapaxes: _np_swapaxes,
+    np.reshape: _np_reshape,
+    np.ravel: _np_ravel,
+    np.squeeze: _np_squeeze,
+    np.expand_dims: _np_expand_dims,
+    np.broadcast_to: _np_broadcast_to,
+    np.dot: _np_dot,
+}
 
 
 def _not_here(name: str, hint: str) -> property:

@@ -352,13 +352,12 @@ def test_overlapping_passes_cannot_leave_the_cycle_collector_off(monkeypatch) ->
     # B's look wait for A's end, so that the interleaving happens whenever B looks.
     from microgradnp import engine
 
-    a_inside, b_looked, a_done = threading.Event(), threading.Event(), threading.Event()
+    a_inside, a_done, b_done = threading.Event(), threading.Event(), threading.Event()
 
     class SlowToLook:
         def isenabled(self) -> bool:
             on = gc.isenabled()
             if threading.current_thread().name == "B":
-                b_looked.set()
                 a_done.wait(10)
             return on
 
@@ -372,22 +371,26 @@ def test_overlapping_passes_cannot_leave_the_cycle_collector_off(monkeypatch) ->
     def slow(x):
         return x * 1.0
 
+    overlapped = []
+
     @slow.defvjp
     def slow_vjp(g, ans, x):
         a_inside.set()
-        b_looked.wait(0.5)  # (B looks here, if it looks at all)
+        overlapped.append(b_done.wait(10))  # B's whole pass runs here (or looks, and waits)
         return g
 
     def pass_a() -> None:
         slow(mg.tensor(1.0, requires_grad=True)).backward()
         a_done.set()
 
+    def pass_b() -> None:
+        (mg.tensor(1.0, requires_grad=True) * 2).backward()
+        b_done.set()
+
     monkeypatch.setattr(engine, "gc", SlowToLook())
     monkeypatch.setattr(engine, "_PAUSE_FROM", 0)  # (small graphs do not pause it)
     a = threading.Thread(target=pass_a, name="A")
-    b = threading.Thread(
-        target=lambda: (mg.tensor(1.0, requires_grad=True) * 2).backward(), name="B"
-    )
+    b = threading.Thread(target=pass_b, name="B")
     assert gc.isenabled()
     try:
         a.start()
@@ -395,7 +398,19 @@ def test_overlapping_passes_cannot_leave_the_cycle_collector_off(monkeypatch) ->
         b.start()
         a.join(20)
         b.join(20)
-        assert gc.isenabled()
+        assert overlapped == [True] and gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_backward_pass_leaves_a_collector_the_user_switched_off_off(monkeypatch) -> None:
+    from microgradnp import engine
+
+    monkeypatch.setattr(engine, "_PAUSE_FROM", 0)
+    gc.disable()
+    try:
+        (mg.tensor(1.0, requires_grad=True) * 2).backward()
+        assert not gc.isenabled()
     finally:
         gc.enable()
 

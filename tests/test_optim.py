@@ -411,6 +411,22 @@ def test_loading_the_state_of_other_parameters_says_what_does_not_fit() -> None:
     assert two.state == [{}, {}]
 
 
+def test_a_loaded_state_is_the_optimizers_own_in_its_parameters_dtype() -> None:
+    p = mg.tensor(START.astype(np.float32), requires_grad=True)
+    opt = Adam([p], lr=0.01)
+    state = Adam([mg.tensor(START, requires_grad=True)], lr=0.01).state_dict()  # (float64)
+    state.update({"state.0.step": np.array(2), "state.0.exp_avg": np.ones((3, 2))})
+    state["state.0.exp_avg_sq"] = np.ones((3, 2))
+    opt.load_state_dict(state)
+    assert opt.state[0]["exp_avg"].dtype == np.float32
+    state["state.0.exp_avg"][:] = 7.0  # the caller's dict: not the optimizer's state
+    assert np.all(opt.state[0]["exp_avg"] == 1.0)
+    with pytest.raises(ValueError, match=r"'state.0.step' is array\(-1\)"):
+        opt.load_state_dict({**state, "state.0.step": np.array(-1)})
+    with pytest.raises(ValueError, match=r"'params' is \[1\]"):
+        opt.load_state_dict({**state, "params": np.array([1])})
+
+
 def test_pytorchs_float_step_and_a_list_of_betas_load() -> None:
     p = mg.tensor(START, requires_grad=True)
     opt = Adam([p], lr=0.01)

@@ -417,10 +417,12 @@ def test_a_vjp_written_with_numpy_ufuncs_that_are_ops_differentiates_again() -> 
         (lambda x: np.where(x > 1.2, x * x, 3 * x), "where"),
         (lambda x: np.clip(x, 0.8, 1.5), "clip"),
         (lambda x: np.clip(x, None, 1.5), "clip"),
+        (lambda x: np.clip(x, min=0.8, max=1.5), "clip"),
         (lambda x: np.concatenate([x, x[:1] * 2], axis=0), "concatenate"),
-        (lambda x: np.concatenate([x, A0], axis=None), "concatenate"),
+        (lambda x: np.concatenate([x, A0], axis=None, casting="same_kind"), "concatenate"),
         (lambda x: np.stack([x, A0 * x], axis=1, casting="same_kind"), "stack"),
         (lambda x: np.transpose(x, (1, 0)), "transpose"),
+        (lambda x: np.transpose(a=x), "transpose"),
         (lambda x: np.reshape(x, (4, 3)), "reshape"),
         (lambda x: np.broadcast_to(x, (2, 3, 4)), "broadcast_to"),
         (lambda x: np.dot(x, A0.T), "matmul"),
@@ -456,3 +458,40 @@ def test_numpy_functions_keep_numpys_meaning_or_say_what_they_lack() -> None:
         np.reshape(x, (4,), order="F")
     with pytest.raises(TypeError, match=r"np.dot of a 3-d and a 2-d array.*a @ b"):
         np.dot(mg.tensor(np.ones((2, 2, 2))), x)
+
+
+def test_boolean_reductions_reduce_every_axis_as_numpy_does() -> None:
+    x = mg.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], requires_grad=True)
+    assert np.all(x > -1) and not np.all(x > 0) and np.any(x > 4)  # (not per column)
+    assert np.all(x > 0, axis=0).tolist() == [False, True, True]
+    assert np.prod(mg.tensor(x.data + 1)) == 720.0  # requires no grad: NumPy's, on the values
+
+
+def test_numpy_settings_that_are_tensors_or_targets_are_handled() -> None:
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    assert np.sum(np.ones(3), where=(x > 1)) == 2.0  # a mask tensor: its values (was endless)
+    with pytest.raises(TypeError, match=r"np\.exp with out= a Tensor: NumPy cannot write into"):
+        np.exp(np.ones(3), out=(mg.tensor(np.zeros(3)),))
+    y = np.add(x, 1.0, casting="same_kind", where=True)  # NumPy's defaults, given
+    assert isinstance(y, mg.Tensor) and y.op == "add"
+    with pytest.raises(TypeError, match=r"np\.exp with dtype= .* \(and x\.astype"):
+        np.exp(x, dtype=np.float32)
+    with pytest.raises(TypeError, match=r"np\.add\.outer got a Tensor that requires grad"):
+        np.add.outer(x, x)
+
+
+def test_numpy_functions_defer_to_other_array_libraries_and_to_numpy_errors() -> None:
+    class Theirs:
+        def __array_function__(self, func, types, args, kwargs):
+            return "theirs"
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    assert np.concatenate([x, Theirs()]) == "theirs"
+    with pytest.raises(TypeError, match=r"no implementation found for 'numpy\.zeros'"):
+        np.zeros(2, like=x)  # (not an AttributeError from inside microgradnp)
+    with pytest.raises(ValueError, match="either both or neither of x and y"):
+        np.where(x > 1, x)
+    with pytest.raises(ValueError, match="a bound given twice"):
+        np.clip(x, 1.0, 4.0, min=2.0)
+    with pytest.raises(np.exceptions.AxisError):
+        np.swapaxes(x, 0, 5)
