@@ -482,6 +482,8 @@ class SavedLeaves:
                 )
 
 
+_NO_VERSIONS: list[int] = []  # (never appended to: a list is made with the first leaf)
+
 # tensors.py registers the Tensor class here (see the module docstring).
 _Tensor: type[Tensor]
 
@@ -701,15 +703,15 @@ class Primitive:
         vals: Any = args  # the arguments with Tensors replaced by their arrays
         parents: list[int] = []  # positions of the Tensors that require grad
         leaves: list[Tensor] | None = None  # the Tensor arguments that are leaves
-        versions: list[int] = []  # theirs, read before their arrays (see SavedLeaves)
+        versions: list[int] = _NO_VERSIONS  # theirs, read before their arrays (SavedLeaves)
         for i, a in enumerate(args):
             if isinstance(a, _Tensor):
                 if a._node is None:
-                    versions.append(a._version)
                     if leaves is None:
-                        leaves = [a]
+                        leaves, versions = [a], [a._version]
                     else:
                         leaves.append(a)
+                        versions.append(a._version)
                 if vals is args:
                     vals = list(args)
                 vals[i] = a._data
