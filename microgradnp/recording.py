@@ -459,13 +459,25 @@ class SavedLeaves:
                     _arrays[key] = left
                     continue
                 del _arrays[key]
-                owner = array.base
-                while isinstance(owner, _ndarray) and id(owner) not in _arrays:
-                    owner = owner.base
-                if isinstance(owner, _ndarray):  # (an array it views is still locked)
-                    _waiting.setdefault(id(owner), []).append(array)
-                elif _writeable(array):
-                    _release_waiting(array)
+                while True:
+                    owner = array.base
+                    while isinstance(owner, _ndarray) and id(owner) not in _arrays:
+                        owner = owner.base
+                    if not isinstance(owner, _ndarray):
+                        if _writeable(array):
+                            _release_waiting(array)
+                        break
+                    # an array it views is still locked: wait for it
+                    bucket = _waiting.get(id(owner))
+                    if bucket is None:
+                        # (making a list may start a garbage collection, whose releases run
+                        # here, nested, and may unlock owner meanwhile: then look again)
+                        bucket = []
+                        if id(owner) not in _arrays:
+                            continue
+                        _waiting[id(owner)] = bucket
+                    bucket.append(array)
+                    break
 
     def check(self, op: Primitive) -> None:
         """Raise if a saved leaf was changed (by microgradnp) since the op saved it."""

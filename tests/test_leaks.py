@@ -460,3 +460,52 @@ def test_concurrent_backward_passes_agree_with_serial_ones_and_leave_gc_on() -> 
     for one, other in zip(serial, concurrent, strict=True):
         for a, b in zip(one, other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_collection_nested_in_a_release_cannot_leave_a_view_locked() -> None:
+    # A garbage collection can start at any allocation, also inside SavedLeaves.__del__,
+    # and free other graphs there, nested. Here one starts at the one allocation on the path
+    # that parks a view until its owner is unlocked, and unlocks that owner.
+    import sys
+    from pathlib import Path
+
+    from microgradnp import recording
+
+    source = Path(recording.__file__).read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if text.strip() == "bucket = []")
+    release = recording.SavedLeaves.__del__.__code__
+    pending: list[object] = []
+
+    def collect_there(frame, event, arg):
+        if frame.f_code is not release:
+            return None
+
+        def on_line(f, e, a):
+            if e == "line" and f.f_lineno == line and pending:
+                pending.clear()
+                gc.collect()  # (what an automatic collection at that allocation does)
+            return on_line
+
+        return on_line
+
+    X = np.ones((600, 300))  # 1.4 MiB: locked by the ops that save it, not copied
+    V = X[:500]  # a view taken before any graph
+    w = mg.tensor(np.ones(300), requires_grad=True)
+
+    class Cycle:
+        pass
+
+    c = Cycle()
+    c.self, c.loss = c, (w * X).sum()  # a graph saving X, in a reference cycle
+    pending.append(c)
+    del c
+    live = (w * V).sum()  # saves V, and X through it
+    sys.settrace(collect_there)
+    try:
+        del live  # V's node goes while X is locked (by the cycle's graph, until collected)
+    finally:
+        sys.settrace(None)
+    assert not pending  # (the collection ran there)
+    gc.collect()
+    assert X.flags.writeable and V.flags.writeable
+    assert id(X) not in recording._WAITING_VIEWS
