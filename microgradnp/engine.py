@@ -281,9 +281,12 @@ def _walk(
         while ready:
             t = ready.pop()
             node: Node = t._node  # type: ignore[assignment]
-            # (each field read once: a backward() in another thread may free the node)
-            op, args, vals, ans, saved = node.op, node.args, node.vals, node.ans, node.saved
-            if args is None or vals is None:
+            # (each field read once, and in the reverse order of the freeing below: a
+            # backward() in another thread may free the node meanwhile, and if args is still
+            # there, so was everything read before it)
+            saved, ans, vals, args = node.saved, node.ans, node.vals, node.args
+            op = node.op
+            if args is None or vals is None:  # (vals: for the type checker)
                 if node.seq < freed_ok_before:
                     continue  # freed before a transform began: a constant there
                 raise _freed(node, freed_ok_before)  # (by another thread since _count_uses)
@@ -355,7 +358,7 @@ def _walk(
                         ready.append(p)
             if not retain_graph:
                 # free the graph: its arrays can go now, and its saved leaves are unlocked
-                node.args = node.vals = node.ans = node.saved = None
+                node.args = node.vals = node.ans = node.saved = None  # (args first: see above)
     finally:
         if paused:
             _resume_collector()
