@@ -8,7 +8,7 @@ from ones that require grad carries the record (`Node`) that `backward()` follow
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -142,7 +142,7 @@ _PYTORCH_NAMES = {
 }
 
 
-def _written(data: np.ndarray, write: Any) -> np.ndarray:
+def _written(data: np.ndarray, write: Callable[[np.ndarray], Any]) -> np.ndarray:
     """`write(target)` into data, or into a copy of it where a graph saved data (it is
     read-only, also when another thread's op locked it just after the check); returns the
     array written: the tensor's data from now on."""
@@ -224,9 +224,10 @@ class Tensor:
         `np.clip`, `np.concatenate`, `np.stack`, `np.vstack`, `np.hstack`, `np.transpose`,
         `np.swapaxes`, `np.reshape`, `np.ravel`, `np.squeeze`, `np.expand_dims`,
         `np.broadcast_to`, and `np.dot` of scalars, vectors and matrices) run the op,
-        recorded; a NumPy setting the op lacks (`out=`, `dtype=`, `order="F"`) raises TypeError. Any
-        other function runs as NumPy's own: `np.sum` calls `x.sum()`, and the rest see the
-        tensor's values (inside mg.grad they refuse a tensor it differentiates)."""
+        recorded; a NumPy setting the op lacks (`out=`, `dtype=`, `order="F"`) raises
+        TypeError. Any other function runs as NumPy's own: `np.sum` calls `x.sum()`, and
+        the rest see the tensor's values (inside mg.grad they refuse a tensor it
+        differentiates)."""
         if not all(issubclass(t, Tensor | np.ndarray) for t in types):
             return NotImplemented  # (another library's arrays too: theirs to handle)
         as_op = _FUNCTION_OPS.get(func)
