@@ -78,7 +78,7 @@ from .ops import (
 )
 from .recording import Primitive, enable_grad, is_grad_enabled, no_grad, primitive
 from .serialization import load, save
-from .tensors import Tensor, tensor
+from .tensors import GraphCutWarning, Tensor, tensor
 from .transforms import grad, value_and_grad
 
 __version__ = "0.1.0"
@@ -86,6 +86,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GradReport",
     "GradcheckError",
+    "GraphCutWarning",
     "GraphReport",
     "GraphvizNotFoundError",
     "Primitive",

@@ -7,6 +7,8 @@ from ones that require grad carries the record (`Node`) that `backward()` follow
 
 from __future__ import annotations
 
+import sys
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -20,6 +22,7 @@ from .recording import (
     NumPyInRecordedVJPError,
     check_flags,
     current_mode,
+    is_library_code,
     register_tensor_type,
     reworded,
     sequence_number,
@@ -227,14 +230,19 @@ class Tensor:
         recorded; a NumPy setting the op lacks (`out=`, `dtype=`, `order="F"`) raises
         TypeError. Any other function runs as NumPy's own: `np.sum` calls `x.sum()`, and
         the rest see the tensor's values (inside mg.grad they refuse a tensor it
-        differentiates)."""
+        differentiates), with a GraphCutWarning where a tensor that requires grad goes in
+        and numbers with no gradient come out (`np.linalg.norm(w)` in a loss)."""
         if not all(issubclass(t, Tensor | np.ndarray) for t in types):
             return NotImplemented  # (another library's arrays too: theirs to handle)
         as_op = _FUNCTION_OPS.get(func)
         result = NotImplemented if as_op is None else as_op(*args, **kwargs)
         if result is NotImplemented:
             numpys = getattr(func, "_implementation", None)  # (None: np.zeros(like=x) & co)
-            result = NotImplemented if numpys is None else numpys(*args, **kwargs)
+            if numpys is None:
+                return NotImplemented
+            result = numpys(*args, **kwargs)
+            if _lost_gradient(result, args, kwargs):
+                _warn_graph_cut(func)
         return result
 
     _data: np.ndarray
@@ -781,6 +789,37 @@ class Tensor:
         x = self if out is None else self._reduced("min", None, out)
         return ops.min(x, axis, keepdims=keepdims)
 
+    def var(
+        self,
+        axis: Axis = None,
+        dtype: Any = None,
+        out: None = None,
+        ddof: int = 0,
+        *,
+        keepdims: bool = False,
+    ) -> Tensor:
+        """Variance over `axis`: the sum of squared deviations from the mean, divided by
+        N - ddof (NumPy's; PyTorch's x.var() divides by N - 1: pass ddof=1). np.var(x)
+        calls it."""
+        x = self if dtype is None and out is None else self._reduced("var", dtype, out)
+        mean = x.mean(axis, keepdims=True)
+        deviation = x - mean
+        count = x.size // max(mean.size, 1)  # (the elements each variance is over)
+        return (deviation * deviation).sum(axis, keepdims=keepdims) / (count - ddof)
+
+    def std(
+        self,
+        axis: Axis = None,
+        dtype: Any = None,
+        out: None = None,
+        ddof: int = 0,
+        *,
+        keepdims: bool = False,
+    ) -> Tensor:
+        """Standard deviation over `axis`: sqrt(x.var(axis, ddof=ddof)) (NumPy's ddof=0;
+        PyTorch's default is ddof=1). np.std(x) calls it."""
+        return ops.sqrt(self.var(axis, dtype, out, ddof, keepdims=keepdims))
+
     def _reduced(self, name: str, dtype: Any, out: Any) -> Tensor:
         """self in `dtype` for a reduction (NumPy's dtype=); out= is refused."""
         if isinstance(dtype, bool | np.bool_) or isinstance(
@@ -904,21 +943,95 @@ def _ufunc_refusal(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
         )
     if method != "__call__":
         return (
-            f"{name}.{method} got a Tensor that requires grad (np.prod calls "
-            "np.multiply.reduce, for one), and microgradnp records no ufunc methods. Use its "
-            "ops (x.sum(), x.max(), x[:, None] * y for an outer product, ...), or compute on "
-            f"the values as a constant: {name}.{method}(x.data)"
+            f"{name}.{method} got a Tensor that requires grad (NumPy's reductions call such "
+            "methods: np.prod, np.ptp, np.cumsum, ...), and microgradnp records no ufunc "
+            "methods. Use its ops (x.sum(), x.max() - x.min(), x[:, None] * y for an outer "
+            "product, ...), or pass x.data where you want only the values"
         )
+    instead = _UFUNC_INSTEAD.get(ufunc)
     return (
         f"{name} got a Tensor that requires grad, and microgradnp has no {ufunc.__name__} op "
-        "for the gradient to flow through. Define it with mg.primitive and defvjp (see the "
-        f"custom-ops guide), or compute on the values as a constant: {name}(x.data)"
+        "for the gradient to flow through. "
+        + (f"Write {instead}, or define" if instead else "Define")
+        + " it with mg.primitive and defvjp (see the custom-ops guide), or pass x.data where "
+        "you want only the values"
     )
+
+
+# What to write instead of NumPy ufuncs that are not ops (see _ufunc_refusal).
+_UFUNC_INSTEAD = {
+    np.square: "x ** 2",
+    np.reciprocal: "1 / x",
+    np.log1p: "mg.log(1 + x)",
+    np.expm1: "mg.exp(x) - 1",
+    np.exp2: "2.0 ** x",
+    np.log2: "mg.log(x) / np.log(2)",
+    np.log10: "mg.log(x) / np.log(10)",
+    np.float_power: "x ** p",
+    np.cbrt: "mg.sign(x) * mg.abs(x) ** (1 / 3)",
+    np.fmax: "np.maximum(a, b)",
+    np.fmin: "np.minimum(a, b)",
+    np.logaddexp: "mg.logsumexp(mg.stack([a, b]), axis=0)",
+}
 
 
 def _boolean(ufunc: np.ufunc) -> bool:
     """Whether the ufunc gives booleans for every numeric input (np.isnan, np.logical_and)."""
     return all(sig.endswith("?") for sig in ufunc.types if "O" not in sig)
+
+
+class GraphCutWarning(UserWarning):
+    """A NumPy function that is not a microgradnp op got a tensor that requires grad, and
+    computed on its values: the result has no gradient, so backward() does not reach the
+    tensor through it. Write the expression with microgradnp's ops, or pass `x.data` (or
+    compute under `mg.no_grad()`) where only the values are wanted."""
+
+
+# What to write instead of NumPy functions that cut the graph (see GraphCutWarning).
+_INSTEAD = {
+    np.linalg.norm: "mg.sqrt((x * x).sum())",
+    np.einsum: "a @ b, np.swapaxes(k, -1, -2) or (a * b).sum(axis)",
+    np.outer: "a[:, None] * b[None, :]",
+    np.inner: "a @ b",
+    np.vdot: "(a * b).sum()",
+    np.average: "x.mean(), or (x * w).sum() / w.sum()",
+    np.append: "np.concatenate([a, b], axis)",
+    np.column_stack: "np.hstack([a, b]), or np.stack([a, b], axis=1) for vectors",
+    np.tile: "broadcasting, or np.broadcast_to(x, shape)",
+}
+
+
+def _lost_gradient(result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether NumPy computed numbers without a gradient from a tensor that requires grad,
+    while gradients are recorded."""
+    parts = result if isinstance(result, tuple | list) else (result,)
+    if not any(
+        isinstance(r, np.ndarray | np.floating | float) and np.asarray(r).dtype.kind in "fc"
+        for r in parts
+    ):
+        return False  # (indices, booleans, shapes, or a Tensor: nothing lost)
+    inputs = [*args, *kwargs.values()]
+    inputs += [x for a in inputs if isinstance(a, list | tuple) for x in a]
+    return current_mode().grad_enabled and any(
+        isinstance(x, Tensor) and x._requires_grad for x in inputs
+    )
+
+
+def _warn_graph_cut(func: Any) -> None:
+    caller = sys._getframe(2)  # (the code that called NumPy's function)
+    if is_library_code(caller.f_globals.get("__name__", "")):
+        return
+    module = getattr(func, "__module__", "numpy") or "numpy"
+    name = f"{'np.linalg' if module.endswith('linalg') else 'np'}.{func.__name__}"
+    instead = _INSTEAD.get(func)
+    warnings.warn(
+        f"{name} got a Tensor that requires grad and computed on its values: the result has "
+        "no gradient, so backward() will not reach the tensor through it. Write it with "
+        f"microgradnp's ops{f' ({instead})' if instead else ''}, or pass x.data (or compute "
+        "under mg.no_grad()) where you want only the values",
+        GraphCutWarning,
+        stacklevel=3,
+    )
 
 
 # NumPy's functions that are microgradnp ops, each with NumPy's signature; NotImplemented:

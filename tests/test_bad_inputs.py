@@ -561,7 +561,7 @@ def _(tmp: Path) -> Iterable[Case]:
 @row("np.sin(x)")
 def _(tmp: Path) -> Iterable[Case]:
     yield lambda: np.sin(T(2))
-    yield lambda: np.square(T(1)), ("no square op", "np.square(x.data)")
+    yield lambda: np.square(T(1)), ("no square op", "Write x ** 2")
     yield lambda: np.ones(2) // T(2), ("np.floor_divide got a Tensor",)
     yield lambda: np.prod(T(2)), ("np.multiply.reduce got a Tensor", "x.sum()")
     yield lambda: np.exp(T(2), dtype=np.float32), ("np.exp with dtype= got a Tensor",)

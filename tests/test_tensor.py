@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import assert_close
@@ -495,3 +497,36 @@ def test_numpy_functions_defer_to_other_array_libraries_and_to_numpy_errors() ->
         np.clip(x, 1.0, 4.0, min=2.0)
     with pytest.raises(np.exceptions.AxisError):
         np.swapaxes(x, 0, 5)
+
+
+def test_a_numpy_function_that_cuts_a_gradient_warns_and_says_what_to_write() -> None:
+    w = mg.tensor([3.0, 4.0], requires_grad=True)
+    with pytest.warns(
+        mg.GraphCutWarning, match=r"np\.linalg\.norm .*mg\.sqrt\(\(x \* x\)\.sum\(\)\)"
+    ) as seen:
+        loss = (w * 2).sum() + np.linalg.norm(w)  # the norm's gradient is lost
+    assert seen[0].filename == __file__  # (the user's line)
+    loss.backward()
+    assert_close(w.grad, [2.0, 2.0])  # as the warning said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none of these warn:
+        np.allclose(w, [3.0, 4.0]), np.argmax(w), np.shape(w)  # (no gradient to lose)
+        np.linalg.norm(w.data), np.linalg.norm(mg.tensor([1.0]))  # (values; a constant)
+        with mg.no_grad():
+            np.linalg.norm(w)
+        np.testing.assert_allclose(w, [3.0, 4.0])
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize(
+    "settings", [{}, {"axis": 1}, {"axis": 0, "keepdims": True}, {"axis": -1, "ddof": 1}]
+)
+def test_var_and_std_are_numpys_and_np_var_records_them(name, settings) -> None:
+    x = mg.tensor(X0, requires_grad=True)
+    y = getattr(np, name)(x, **settings)  # (np.var calls x.var)
+    assert isinstance(y, mg.Tensor) and y.requires_grad
+    assert_close(y.data, getattr(np, name)(X0, **settings), rtol=1e-12)
+    weights = UFUNC_RNG.normal(size=y.shape)
+    (y * weights).sum().backward()
+    reference = _central_difference(lambda v: getattr(np, name)(v, **settings) * weights, X0)
+    assert_close(x.grad, reference, rtol=1e-6)
