@@ -526,18 +526,21 @@ def _raise_if_miscalled(
 
 
 # Backward in several threads may reach the same leaf (a shared model's weights): its
-# .grad is read, added to and written under this lock (NumPy adds big arrays without the GIL).
-_ACCUMULATING = threading.Lock()
+# .grad is read, added to and written under this lock (NumPy adds big arrays without the GIL),
+# which the setters of .grad and .data take too.
+GRADS_LOCK = threading.Lock()
 
 
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
-    with _ACCUMULATING:
+    with GRADS_LOCK:
         if t._grad is None:
             # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
             # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.
             t._grad = g.copy()
         else:
             # (in place: .grad has g's shape and dtype, as the setters of .grad and .data see
-            # to; an array this function made, or a copy of the one the user assigned)
-            t._grad += g
+            # to; an array this function made, or a copy of the one the user assigned. No
+            # store back: `t._grad += g` would bring back a .grad set to None meanwhile)
+            grad = t._grad
+            grad += g

@@ -330,16 +330,20 @@ class _Graph:
         op = self._ops.get(id(t))
         if op is None:
             node: Node = t._node  # type: ignore[assignment]
-            args = node.args or ()  # freed by backward(): no inputs left to draw
+            # (read once, vals first: a backward() in another thread may free the node, args
+            # first, meanwhile; see engine._walk)
+            vals, args = node.vals, node.args
+            if args is None:  # freed by backward(): no inputs left to draw
+                vals, args = None, ()
             inputs = [(i, self.value(a)) for i, a in enumerate(args) if _is_graph_input(node, i, a)]
-            if node.vals is not None:
+            if vals is not None:
                 for i, v in inputs:  # leaves and the caller's arrays: the values this op
                     if v.recorded is not None:  # used (computed tensors': above)
                         continue
                     if is_tensor(v.obj) and v.obj._node is None:
-                        v.recorded = _recorded(node.vals[i], v.obj._data)
+                        v.recorded = _recorded(vals[i], v.obj._data)
                     elif isinstance(v.obj, np.ndarray):
-                        v.recorded = _recorded(node.vals[i], v.obj)
+                        v.recorded = _recorded(vals[i], v.obj)
             op = self._ops[id(t)] = _Op(self.number[id(t)], node, inputs, self.value(t))
         return op
 
@@ -520,16 +524,17 @@ def _op_label(node: Node) -> str:
     for `sum(x, 1, keepdims=True)`).
     """
     name = node.op.name
-    if node.args is None:
+    vals, args = node.vals, node.args  # (in this order: see _Graph.op)
+    if args is None:
         return name
     # (settings as the op ran with them: a list or array of the caller's was copied into
     # vals; args keep the caller's object, which may have changed since)
-    vals = node.vals if node.vals is not None else node.args
-    if node.op is ops.getitem and len(node.args) == 2:
+    vals = vals if vals is not None else args
+    if node.op is ops.getitem and len(args) == 2:
         return f"{name}[{_format_index(vals[1])}]"
     positional, defaults = _parameters(node.op.fun)
     settings = []
-    for i, (arg, value) in enumerate(zip(node.args, vals, strict=True)):
+    for i, (arg, value) in enumerate(zip(args, vals, strict=True)):
         if _is_graph_input(node, i, arg):
             continue
         arg = value

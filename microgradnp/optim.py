@@ -93,9 +93,9 @@ class Optimizer:
         """(parameter, its state, its gradient + weight_decay * parameter), for each parameter
         that has a gradient (the others are skipped, as in PyTorch)."""
         for p, state in zip(self.params, self.state, strict=True):
-            if p.grad is None:
+            g = p.grad  # (read once: zero_grad() in another thread may reset it)
+            if g is None:
                 continue
-            g = p.grad
             if weight_decay != 0:
                 g = g + weight_decay * p.data
             yield p, state, g
@@ -316,10 +316,9 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         with no_grad():
             for p, state, g in self._gradients(self.weight_decay):
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p.data)
-                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                if not state:  # (filled in one update: never seen half made)
+                    zeros = np.zeros_like(p.data)
+                    state.update(step=0, exp_avg=zeros, exp_avg_sq=zeros.copy())
                 state["step"] += 1
                 t = state["step"]
                 m, v = state["exp_avg"], state["exp_avg_sq"]

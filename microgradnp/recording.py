@@ -415,7 +415,9 @@ class SavedLeaves:
     ) -> None:
         # (`versions`: the tensors' versions read before the op read their arrays, so that an
         # update in another thread before they are locked here raises in backward(); an
-        # update writes, then counts)
+        # update writes, then counts. `arrays`: the ones the op read, the leaves' and the
+        # caller's large ones, not the leaves' arrays now: another thread may have replaced
+        # one meanwhile)
         self.tensors = tensors
         self.versions = versions
         # The arrays this node keeps read-only: the leaves' and the caller's large ones, and
@@ -426,7 +428,7 @@ class SavedLeaves:
         with _LOCKS:
             for t in tensors:
                 t._saved += 1
-            for given in [*(t._data for t in tensors), *arrays]:
+            for given in arrays:
                 for array in _with_owner(given):
                     key = id(array)
                     if key in _LOCKED_ARRAYS:
@@ -494,7 +496,7 @@ class SavedLeaves:
                 )
 
 
-_NO_VERSIONS: list[int] = []  # (never appended to: a list is made with the first leaf)
+_NONE: list[Any] = []  # (never appended to: Primitive.__call__ makes lists with the first leaf)
 
 # tensors.py registers the Tensor class here (see the module docstring).
 _Tensor: type[Tensor]
@@ -715,18 +717,23 @@ class Primitive:
         vals: Any = args  # the arguments with Tensors replaced by their arrays
         parents: list[int] = []  # positions of the Tensors that require grad
         leaves: list[Tensor] | None = None  # the Tensor arguments that are leaves
-        versions: list[int] = _NO_VERSIONS  # theirs, read before their arrays (SavedLeaves)
+        versions: list[int] = _NONE  # theirs, read before their arrays (see SavedLeaves)
+        used: list[np.ndarray] = _NONE  # their arrays, as this call reads them
         for i, a in enumerate(args):
             if isinstance(a, _Tensor):
-                if a._node is None:
-                    if leaves is None:
-                        leaves, versions = [a], [a._version]
-                    else:
-                        leaves.append(a)
-                        versions.append(a._version)
                 if vals is args:
                     vals = list(args)
-                vals[i] = a._data
+                if a._node is None:
+                    version = a._version
+                    vals[i] = data = a._data
+                    if leaves is None:
+                        leaves, versions, used = [a], [version], [data]
+                    else:
+                        leaves.append(a)
+                        versions.append(version)
+                        used.append(data)
+                else:
+                    vals[i] = a._data
                 if a._requires_grad:
                     parents.append(i)
         # Inside a first-order backward (a VJP calling ops on plain arrays): arrays in,
@@ -768,7 +775,7 @@ class Primitive:
                 elif _has_list(args, kwargs):
                     _keep_arrays(node, arrays=False)
             if self.saves_inputs and (leaves is not None or large):
-                node.saved = SavedLeaves(leaves or [], versions, large)
+                node.saved = SavedLeaves(leaves or [], versions, used + large)
             # A computed value may be read by its own VJP (as `ans`) or by those of the ops
             # that use it: read-only for good, so that nothing changes it under the graph
             # (microgradnp's in-place operators give the tensor a new array instead; see

@@ -305,11 +305,11 @@ class Tensor:
                 f"data: this tensor requires grad, so its data must be floating-point, not "
                 f"{array.dtype}; convert it first, e.g. x.astype(np.{self.dtype})"
             )
-        if self._grad is not None and (
-            array.shape != self._grad.shape or array.dtype != self._grad.dtype
-        ):
-            self._grad = None  # (a gradient of another shape or dtype: of other values)
-        self._data = array
+        with engine.GRADS_LOCK:  # (backward() in another thread may be adding into .grad)
+            grad = self._grad
+            if grad is not None and (array.shape != grad.shape or array.dtype != grad.dtype):
+                self._grad = None  # (a gradient of another shape or dtype: of other values)
+            self._data = array
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -369,7 +369,8 @@ class Tensor:
     def grad(self, value: Any) -> None:
         if value is not None:
             value = _checked_grad(self, value)
-        self._grad = value
+        with engine.GRADS_LOCK:  # (backward() in another thread may be adding into it)
+            self._grad = value
 
     @property
     def requires_grad(self) -> bool:

@@ -631,3 +631,37 @@ def test_a_node_freed_by_another_threads_backward_mid_walk_raises_not_a_silent_z
 
     with pytest.raises(RuntimeError, match="already freed by an earlier backward"):
         hands_over(h).backward(retain_graph=True)  # was: no error, and h's part lost
+
+
+def test_zero_grad_racing_with_backwards_accumulation_is_never_undone() -> None:
+    import inspect
+
+    from microgradnp import engine
+
+    p = mg.tensor(np.ones(3), requires_grad=True)
+    (p * 2.0).sum().backward()  # p.grad = [2, 2, 2]
+    loss = (p * 2.0).sum()
+    zero_grad = threading.Thread(target=lambda: setattr(p, "grad", None))
+    source, first = inspect.getsourcelines(engine._accumulate)
+    line = next(first + i for i, text in enumerate(source) if text.strip().endswith("grad += g"))
+    code = engine._accumulate.__code__
+
+    def switch_there(frame, event, arg):  # another thread's zero_grad() runs at that line
+        if frame.f_code is not code:
+            return None
+
+        def on_line(f, e, a):
+            if e == "line" and f.f_lineno == line and zero_grad.ident is None:
+                zero_grad.start()
+                zero_grad.join(0.5)  # (it may have to wait for the gradient lock)
+            return on_line
+
+        return on_line
+
+    sys.settrace(switch_there)
+    try:
+        loss.backward()
+    finally:
+        sys.settrace(None)
+    zero_grad.join(10)
+    assert zero_grad.ident is not None and p.grad is None  # backward, then zero_grad

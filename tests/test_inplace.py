@@ -737,3 +737,31 @@ def test_an_in_place_update_whose_array_another_thread_locks_meanwhile_writes_a_
     assert_close(W.data, np.full(4, 0.5))
     with pytest.raises(RuntimeError, match="was changed in place"):
         graphs[0].backward()  # it saw W = 1; W is 0.5 now: caught, not a wrong gradient
+
+
+def test_data_replaced_between_an_ops_forward_and_its_lock_leaves_the_used_array_locked(
+    monkeypatch,
+) -> None:
+    from microgradnp import recording
+
+    A, B = np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])
+    p = mg.tensor(0.0, requires_grad=True)
+    p.data = A  # (double buffering: p's array is A, then B)
+
+    class SwitchFirst(recording.SavedLeaves):
+        __slots__ = ()
+
+        def __init__(self, *args, **kwargs) -> None:
+            t = threading.Thread(target=lambda: setattr(p, "data", B))
+            t.start()  # after the forward pass read A, before the lock
+            t.join()
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "SavedLeaves", SwitchFirst)
+    loss = (p * p).sum()  # the node saves A
+    monkeypatch.undo()
+    assert not A.flags.writeable and B.flags.writeable  # was: B locked, A (used) writeable
+    with pytest.raises(ValueError, match="read-only"):
+        A[:] = 100.0
+    loss.backward()
+    assert_close(p.grad, [2.0, 4.0, 6.0])
