@@ -171,30 +171,7 @@ class Optimizer:
         checked = type(self)(self.params, **values) if values else self
         for i, (p, state) in enumerate(zip(self.params, states, strict=True)):
             for k, v in state.items():
-                array = np.asarray(v)
-                if k == "step":  # (a count; PyTorch keeps it as a float)
-                    if (
-                        array.shape != ()
-                        or array.dtype.kind not in "iuf"
-                        or not (np.isfinite(array) and array >= 0 and array == np.floor(array))
-                    ):
-                        raise ValueError(
-                            f"{where}: 'state.{i}.step' is {array!r}; it must be a whole "
-                            "number >= 0 (the steps taken)"
-                        )
-                    state[k] = int(array)
-                    continue
-                if array.dtype.kind not in "iuf":
-                    raise ValueError(
-                        f"{where}: 'state.{i}.{k}' has dtype {array.dtype}; it must hold numbers"
-                    )
-                if array.shape != p.shape:
-                    raise ValueError(
-                        f"{where}: 'state.{i}.{k}' has shape {array.shape}; parameter {i} has "
-                        f"shape {p.shape}: this state dict is of other parameters (or a model "
-                        "of other sizes)"
-                    )
-                state[k] = array.astype(p.dtype, copy=True)
+                state[k] = _state_value(v, p, name=f"state.{i}.{k}", where=where)
         self.__dict__.update({k: v for k, v in vars(checked).items() if k in settings})
         self.state = states
 
@@ -204,6 +181,28 @@ class Optimizer:
 
     def _settings(self) -> dict[str, Any]:
         return {}
+
+
+def _state_value(value: Any, p: Tensor, *, name: str, where: str) -> Any:
+    """A parameter's state read back from a state dict: `step` as an int (PyTorch keeps it
+    as a float), the others as a copy in p's shape and dtype; else a ValueError naming it."""
+    array = np.asarray(value)
+    if name.endswith(".step"):
+        whole = array.dtype.kind in "iuf" and array.shape == ()
+        if not (whole and np.isfinite(array) and array >= 0 and array == np.floor(array)):
+            raise ValueError(
+                f"{where}: {name!r} is {array!r}; it must be a whole number >= 0 (the steps taken)"
+            )
+        return int(array)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: {name!r} has dtype {array.dtype}; it must hold numbers")
+    if array.shape != p.shape:
+        raise ValueError(
+            f"{where}: {name!r} has shape {array.shape}; parameter {name.split('.')[1]} has "
+            f"shape {p.shape}: this state dict is of other parameters (or a model of other "
+            "sizes)"
+        )
+    return array.astype(p.dtype, copy=True)
 
 
 def _setting(value: Any, *, like: Any, key: str, where: str) -> Any:
