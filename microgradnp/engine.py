@@ -534,6 +534,8 @@ GRADS_LOCK = threading.Lock()
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
     with GRADS_LOCK:
+        if g.shape != t._data.shape:  # (another thread gave .data another shape meanwhile:
+            return  # g is of other values, forgotten as the .data setter forgets .grad)
         if t._grad is None:
             # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
             # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.

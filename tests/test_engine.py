@@ -665,3 +665,36 @@ def test_zero_grad_racing_with_backwards_accumulation_is_never_undone() -> None:
         sys.settrace(None)
     zero_grad.join(10)
     assert zero_grad.ident is not None and p.grad is None  # backward, then zero_grad
+
+
+def test_data_given_another_shape_during_backward_gets_no_stale_gradient() -> None:
+    import inspect
+
+    from microgradnp import engine
+
+    q = mg.tensor(np.ones(3), requires_grad=True)
+    loss = (q * 2.0).sum()
+    reshape = threading.Thread(target=lambda: setattr(q, "data", np.zeros(5)))
+    source, first = inspect.getsourcelines(engine._walk)
+    line = next(first + i for i, t in enumerate(source) if t.strip() == "_accumulate(p, gi)")
+    code = engine._walk.__code__
+
+    def switch_there(frame, event, arg):  # another thread reshapes q just before the sum
+        if frame.f_code is not code:
+            return None
+
+        def on_line(f, e, a):
+            if e == "line" and f.f_lineno == line and reshape.ident is None:
+                reshape.start()
+                reshape.join(10)
+            return on_line
+
+        return on_line
+
+    sys.settrace(switch_there)
+    try:
+        loss.backward()
+    finally:
+        sys.settrace(None)
+    assert reshape.ident is not None and q.shape == (5,)
+    assert q.grad is None  # was: a (3,) gradient on a (5,) tensor
