@@ -528,14 +528,16 @@ def _raise_if_miscalled(
 # Backward in several threads may reach the same leaf (a shared model's weights): its
 # .grad is read, added to and written under this lock (NumPy adds big arrays without the GIL),
 # which the setters of .grad and .data take too.
-GRADS_LOCK = threading.Lock()
+GRADS_LOCK = threading.RLock()  # (re-entrant: a collection under it may run user code)
 
 
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
     with GRADS_LOCK:
-        if g.shape != t._data.shape:  # (another thread gave .data another shape meanwhile:
-            return  # g is of other values, forgotten as the .data setter forgets .grad)
+        data = t._data
+        if g.shape != data.shape or g.dtype != data.dtype:  # (another thread gave .data
+            return  # another shape or dtype meanwhile: g is of other values, forgotten as the
+            # .data setter forgets .grad)
         if t._grad is None:
             # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
             # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.

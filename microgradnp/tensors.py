@@ -241,7 +241,7 @@ class Tensor:
             if numpys is None:
                 return NotImplemented
             result = numpys(*args, **kwargs)
-            if _lost_gradient(result, args, kwargs):
+            if _lost_gradient(func, result, args, kwargs):
                 _warn_graph_cut(func)
         return result
 
@@ -802,11 +802,7 @@ class Tensor:
         """Variance over `axis`: the sum of squared deviations from the mean, divided by
         N - ddof (NumPy's; PyTorch's x.var() divides by N - 1: pass ddof=1). np.var(x)
         calls it."""
-        x = self if dtype is None and out is None else self._reduced("var", dtype, out)
-        mean = x.mean(axis, keepdims=True)
-        deviation = x - mean
-        count = x.size // max(mean.size, 1)  # (the elements each variance is over)
-        return (deviation * deviation).sum(axis, keepdims=keepdims) / (count - ddof)
+        return self._variance("var", axis, dtype, out, ddof, keepdims)
 
     def std(
         self,
@@ -817,9 +813,22 @@ class Tensor:
         *,
         keepdims: bool = False,
     ) -> Tensor:
-        """Standard deviation over `axis`: sqrt(x.var(axis, ddof=ddof)) (NumPy's ddof=0;
-        PyTorch's default is ddof=1). np.std(x) calls it."""
-        return ops.sqrt(self.var(axis, dtype, out, ddof, keepdims=keepdims))
+        """Standard deviation over `axis`: the square root of x.var(axis, ddof=ddof)
+        (NumPy's ddof=0; PyTorch's default is 1), with gradient 0 where it is 0, as in
+        PyTorch. np.std(x) calls it."""
+        var = self._variance("std", axis, dtype, out, ddof, keepdims)
+        zero = var.data == 0  # (sqrt's gradient there is inf: kept out of the graph)
+        return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, var)))
+
+    def _variance(
+        self, name: str, axis: Axis, dtype: Any, out: Any, ddof: int, keepdims: bool
+    ) -> Tensor:
+        x = self if dtype is None and out is None else self._reduced(name, dtype, out)
+        mean = x.mean(axis, keepdims=True)
+        deviation = x - mean
+        count = x.size // max(mean.size, 1)  # (the elements each variance is over)
+        # (as NumPy: N - ddof at least 0, so ddof >= N gives inf or nan, never negative)
+        return (deviation * deviation).sum(axis, keepdims=keepdims) / max(count - ddof, 0)
 
     def _reduced(self, name: str, dtype: Any, out: Any) -> Tensor:
         """self in `dtype` for a reduction (NumPy's dtype=); out= is refused."""
@@ -945,7 +954,7 @@ def _ufunc_refusal(ufunc: np.ufunc, method: str, kwargs: dict[str, Any]) -> str:
     if method != "__call__":
         return (
             f"{name}.{method} got a Tensor that requires grad (NumPy's reductions call such "
-            "methods: np.prod, np.ptp, np.cumsum, ...), and microgradnp records no ufunc "
+            "methods: np.prod, np.ptp, ...), and microgradnp records no ufunc "
             "methods. Use its ops (x.sum(), x.max() - x.min(), x[:, None] * y for an outer "
             "product, ...), or pass x.data where you want only the values"
         )
@@ -1002,9 +1011,15 @@ _INSTEAD = {
 }
 
 
-def _lost_gradient(result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+# (their results never depend on the values: np.ones_like(y) as backward's seed)
+_SHAPE_ONLY = frozenset({np.zeros_like, np.ones_like, np.empty_like, np.full_like})
+
+
+def _lost_gradient(func: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     """Whether NumPy computed numbers without a gradient from a tensor that requires grad,
     while gradients are recorded."""
+    if func in _SHAPE_ONLY:
+        return False
     parts = result if isinstance(result, tuple | list) else (result,)
     if not any(
         isinstance(r, np.ndarray | np.floating | float) and np.asarray(r).dtype.kind in "fc"
@@ -1019,11 +1034,11 @@ def _lost_gradient(result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 
 def _warn_graph_cut(func: Any) -> None:
-    caller = sys._getframe(2)  # (the code that called NumPy's function)
-    if is_library_code(caller.f_globals.get("__name__", "")):
-        return
-    module = getattr(func, "__module__", "numpy") or "numpy"
-    name = f"{'np.linalg' if module.endswith('linalg') else 'np'}.{func.__name__}"
+    caller = sys._getframe(2).f_globals.get("__name__", "")  # (who called NumPy's function)
+    if is_library_code(caller) or caller == "numpy" or caller.startswith("numpy."):
+        return  # (ours, or NumPy's own code calling another function: warned at the outer)
+    module = getattr(func, "__module__", None) or "numpy"
+    name = f"np{module.removeprefix('numpy')}.{func.__name__}"
     instead = _INSTEAD.get(func)
     warnings.warn(
         f"{name} got a Tensor that requires grad and computed on its values: the result has "

@@ -658,11 +658,12 @@ def test_zero_grad_racing_with_backwards_accumulation_is_never_undone() -> None:
 
         return on_line
 
+    previous = sys.gettrace()
     sys.settrace(switch_there)
     try:
         loss.backward()
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     zero_grad.join(10)
     assert zero_grad.ident is not None and p.grad is None  # backward, then zero_grad
 
@@ -691,10 +692,11 @@ def test_data_given_another_shape_during_backward_gets_no_stale_gradient() -> No
 
         return on_line
 
+    previous = sys.gettrace()
     sys.settrace(switch_there)
     try:
         loss.backward()
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     assert reshape.ident is not None and q.shape == (5,)
     assert q.grad is None  # was: a (3,) gradient on a (5,) tensor

@@ -500,11 +500,12 @@ def test_a_collection_nested_in_a_release_cannot_leave_a_view_locked() -> None:
     pending.append(c)
     del c
     live = (w * V).sum()  # saves V, and X through it
+    previous = sys.gettrace()
     sys.settrace(collect_there)
     try:
         del live  # V's node goes while X is locked (by the cycle's graph, until collected)
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     assert not pending  # (the collection ran there)
     gc.collect()
     assert X.flags.writeable and V.flags.writeable

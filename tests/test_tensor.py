@@ -530,3 +530,29 @@ def test_var_and_std_are_numpys_and_np_var_records_them(name, settings) -> None:
     (y * weights).sum().backward()
     reference = _central_difference(lambda v: getattr(np, name)(v, **settings) * weights, X0)
     assert_close(x.grad, reference, rtol=1e-6)
+
+
+def test_shape_only_and_nested_numpy_functions_do_not_warn_twice_or_wrongly() -> None:
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = w * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y.backward(np.ones_like(y))  # PyTorch's y.backward(torch.ones_like(y)), ported
+        np.zeros_like(w), np.full_like(w, 2.0), np.empty_like(w)  # (values never read)
+    with pytest.warns(mg.GraphCutWarning) as seen:
+        np.cov(mg.tensor(np.ones((2, 3)), requires_grad=True))  # (np.cov calls np.average)
+    assert [(w.category, w.filename) for w in seen] == [(mg.GraphCutWarning, __file__)]
+    assert str(seen[0].message).startswith("np.cov got a Tensor")
+
+
+def test_std_has_gradient_zero_where_it_is_zero_and_ddof_past_n_gives_inf() -> None:
+    X = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 5.0]])  # the first feature is constant
+    w = mg.tensor(np.ones(2), requires_grad=True)
+    (X * w).std(axis=0).sum().backward()  # PyTorch: 0 where the std is 0 (not NaN)
+    assert_close(w.grad, [0.0, np.std(X[:, 1])], rtol=1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got = mg.tensor(np.arange(8.0).reshape(2, 4)).var(axis=0, ddof=3).data
+        assert np.array_equal(got, np.var(np.arange(8.0).reshape(2, 4), axis=0, ddof=3))
+    with pytest.raises(TypeError, match="std: out= is not supported"):
+        mg.tensor([1.0, 2.0]).std(out=np.zeros(1))
