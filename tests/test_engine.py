@@ -4,9 +4,11 @@ work, and errors that say what to do."""
 from __future__ import annotations
 
 import gc
+import inspect
 import sys
 import threading
 import weakref
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -633,70 +635,55 @@ def test_a_node_freed_by_another_threads_backward_mid_walk_raises_not_a_silent_z
         hands_over(h).backward(retain_graph=True)  # was: no error, and h's part lost
 
 
-def test_zero_grad_racing_with_backwards_accumulation_is_never_undone() -> None:
-    import inspect
+@contextmanager
+def other_thread_at(function, line_ends: str, action, *, wait: float = 10):
+    """Run `action` in another thread when `function` reaches its line ending in
+    `line_ends` (a thread switch there, made certain); join it for up to `wait` s there."""
+    source, first = inspect.getsourcelines(function)
+    line = next(first + i for i, text in enumerate(source) if text.strip().endswith(line_ends))
+    thread = threading.Thread(target=action)
 
+    def switch_there(frame, event, arg):
+        if frame.f_code is not function.__code__:
+            return None
+
+        def on_line(f, e, a):
+            if e == "line" and f.f_lineno == line and thread.ident is None:
+                thread.start()
+                thread.join(wait)
+            return on_line
+
+        return on_line
+
+    previous = sys.gettrace()
+    sys.settrace(switch_there)
+    try:
+        yield thread
+    finally:
+        sys.settrace(previous)
+    thread.join(10)
+    assert thread.ident is not None  # (the switch happened)
+
+
+def test_zero_grad_racing_with_backwards_accumulation_is_never_undone() -> None:
     from microgradnp import engine
 
     p = mg.tensor(np.ones(3), requires_grad=True)
     (p * 2.0).sum().backward()  # p.grad = [2, 2, 2]
     loss = (p * 2.0).sum()
-    zero_grad = threading.Thread(target=lambda: setattr(p, "grad", None))
-    source, first = inspect.getsourcelines(engine._accumulate)
-    line = next(first + i for i, text in enumerate(source) if text.strip().endswith("grad += g"))
-    code = engine._accumulate.__code__
-
-    def switch_there(frame, event, arg):  # another thread's zero_grad() runs at that line
-        if frame.f_code is not code:
-            return None
-
-        def on_line(f, e, a):
-            if e == "line" and f.f_lineno == line and zero_grad.ident is None:
-                zero_grad.start()
-                zero_grad.join(0.5)  # (it may have to wait for the gradient lock)
-            return on_line
-
-        return on_line
-
-    previous = sys.gettrace()
-    sys.settrace(switch_there)
-    try:
+    # (zero_grad may have to wait for the gradient lock: it is joined for 0.5 s there)
+    with other_thread_at(engine._accumulate, "grad += g", lambda: p.zero_grad(), wait=0.5):
         loss.backward()
-    finally:
-        sys.settrace(previous)
-    zero_grad.join(10)
-    assert zero_grad.ident is not None and p.grad is None  # backward, then zero_grad
+    assert p.grad is None  # backward, then zero_grad
 
 
 def test_data_given_another_shape_during_backward_gets_no_stale_gradient() -> None:
-    import inspect
-
     from microgradnp import engine
 
     q = mg.tensor(np.ones(3), requires_grad=True)
     loss = (q * 2.0).sum()
-    reshape = threading.Thread(target=lambda: setattr(q, "data", np.zeros(5)))
-    source, first = inspect.getsourcelines(engine._walk)
-    line = next(first + i for i, t in enumerate(source) if t.strip() == "_accumulate(p, gi)")
-    code = engine._walk.__code__
-
-    def switch_there(frame, event, arg):  # another thread reshapes q just before the sum
-        if frame.f_code is not code:
-            return None
-
-        def on_line(f, e, a):
-            if e == "line" and f.f_lineno == line and reshape.ident is None:
-                reshape.start()
-                reshape.join(10)
-            return on_line
-
-        return on_line
-
-    previous = sys.gettrace()
-    sys.settrace(switch_there)
-    try:
-        loss.backward()
-    finally:
-        sys.settrace(previous)
-    assert reshape.ident is not None and q.shape == (5,)
-    assert q.grad is None  # was: a (3,) gradient on a (5,) tensor
+    with other_thread_at(
+        engine._walk, "_accumulate(p, gi)", lambda: setattr(q, "data", np.zeros(5))
+    ):
+        loss.backward()  # (another thread reshapes q just before the sum)
+    assert q.shape == (5,) and q.grad is None  # was: a (3,) gradient on a (5,) tensor
