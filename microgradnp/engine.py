@@ -535,9 +535,10 @@ def _accumulate(t: Tensor, g: np.ndarray) -> None:
     """Add g into t.grad (PyTorch semantics: gradients accumulate across backward calls)."""
     with GRADS_LOCK:
         data = t._data
-        if g.shape != data.shape or g.dtype != data.dtype:  # (another thread gave .data
-            return  # another shape or dtype meanwhile: g is of other values, forgotten as the
-            # .data setter forgets .grad)
+        # (another thread gave .data another shape or dtype meanwhile: g is a gradient of
+        # other values, forgotten as the .data setter forgets .grad)
+        if g.shape != data.shape or g.dtype != data.dtype:
+            return
         if t._grad is None:
             # A copy: g may be shared (the VJP of a + b hands the same array to both). It has
             # t's shape and dtype already (the walk made sure), so .grad's checks are skipped.
