@@ -396,21 +396,22 @@ def _all_near(value: Any, target: float) -> bool:
 _CALL_PATH = frozenset({__name__, f"{__package__}.recording", f"{__package__}.tensors"})
 
 
-def _warn_in_user_code(message: str) -> None:
+def _warn_in_user_code(message: str, category: type[Warning] = StabilityWarning) -> None:
     """Warn, attributed to the user's line that called the op (so Python's default filter
     shows it once per line). Silent when library code made the call (a loss function's own
-    log, a VJP during a higher-order backward): the expression is not the user's."""
+    log, a VJP during a higher-order backward), or NumPy's own code (a NumPy function calling
+    another): the expression is not the user's."""
     frame: Any = sys._getframe(1)
     level = 2  # warnings.warn's stacklevel for `frame`
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if module not in _CALL_PATH:
-            if is_library_code(module):
+            if is_library_code(module) or module == "numpy" or module.startswith("numpy."):
                 return
             break
         frame = frame.f_back
         level += 1
-    warnings.warn(message, StabilityWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)
 
 
 log.lint = _lint_log

@@ -171,7 +171,7 @@ class Optimizer:
         checked = type(self)(self.params, **values) if values else self
         for i, (p, state) in enumerate(zip(self.params, states, strict=True)):
             for k, v in state.items():
-                state[k] = _state_value(v, p, name=f"state.{i}.{k}", where=where)
+                state[k] = _state_value(v, p, i, k, where=where)
         self.__dict__.update({k: v for k, v in vars(checked).items() if k in settings})
         self.state = states
 
@@ -183,11 +183,13 @@ class Optimizer:
         return {}
 
 
-def _state_value(value: Any, p: Tensor, *, name: str, where: str) -> Any:
-    """A parameter's state read back from a state dict: `step` as an int (PyTorch keeps it
-    as a float), the others as a copy in p's shape and dtype; else a ValueError naming it."""
+def _state_value(value: Any, p: Tensor, i: int, key: str, *, where: str) -> Any:
+    """The i-th parameter's state `key` read back from a state dict: `step` as an int
+    (PyTorch keeps it as a float), the others as a copy in p's shape and dtype; else a
+    ValueError naming it."""
     array = np.asarray(value)
-    if name.endswith(".step"):
+    name = f"state.{i}.{key}"
+    if key == "step":
         whole = array.dtype.kind in "iuf" and array.shape == ()
         if not (whole and np.isfinite(array) and array >= 0 and array == np.floor(array)):
             raise ValueError(
@@ -198,7 +200,7 @@ def _state_value(value: Any, p: Tensor, *, name: str, where: str) -> Any:
         raise ValueError(f"{where}: {name!r} has dtype {array.dtype}; it must hold numbers")
     if array.shape != p.shape:
         raise ValueError(
-            f"{where}: {name!r} has shape {array.shape}; parameter {name.split('.')[1]} has "
+            f"{where}: {name!r} has shape {array.shape}; parameter {i} has "
             f"shape {p.shape}: this state dict is of other parameters (or a model of other "
             "sizes)"
         )

@@ -7,8 +7,6 @@ from ones that require grad carries the record (`Node`) that `backward()` follow
 
 from __future__ import annotations
 
-import sys
-import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -22,7 +20,6 @@ from .recording import (
     NumPyInRecordedVJPError,
     check_flags,
     current_mode,
-    is_library_code,
     register_tensor_type,
     reworded,
     sequence_number,
@@ -1034,19 +1031,16 @@ def _lost_gradient(func: Any, result: Any, args: tuple[Any, ...], kwargs: dict[s
 
 
 def _warn_graph_cut(func: Any) -> None:
-    caller = sys._getframe(2).f_globals.get("__name__", "")  # (who called NumPy's function)
-    if is_library_code(caller) or caller == "numpy" or caller.startswith("numpy."):
-        return  # (ours, or NumPy's own code calling another function: warned at the outer)
+    # (at the user's line; not for our calls, nor NumPy's own, warned at the outer call)
     module = getattr(func, "__module__", None) or "numpy"
     name = f"np{module.removeprefix('numpy')}.{func.__name__}"
     instead = _INSTEAD.get(func)
-    warnings.warn(
+    ops._warn_in_user_code(
         f"{name} got a Tensor that requires grad and computed on its values: the result has "
         "no gradient, so backward() will not reach the tensor through it. Write it with "
         f"microgradnp's ops{f' ({instead})' if instead else ''}, or pass x.data (or compute "
         "under mg.no_grad()) where you want only the values",
         GraphCutWarning,
-        stacklevel=3,
     )
 
 
